@@ -1,0 +1,95 @@
+/**
+ * What a CLI command is, and the small helpers every command shares: flag parsing with
+ * usage errors, JSON or human output, and connecting to the kernel.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { AgentOSClient, AgentOSConnectionError } from "../sdk/mod.ts";
+
+/** Exit codes: 0 ok, 1 failure, 2 usage. */
+export const EXIT_OK = 0;
+/** The command ran and failed. */
+export const EXIT_FAILURE = 1;
+/** The command line was wrong. */
+export const EXIT_USAGE = 2;
+
+/** A usage mistake: printed with the command's help hint, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A failure to report without a stack: exit code 1. */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandError";
+  }
+}
+
+/** One `agentos` subcommand. */
+export interface Command {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  /** One line for `agentos --help`. */
+  readonly summary: string;
+  /** Full help text for `agentos <name> --help`. */
+  readonly help: string;
+  /** Run with the arguments after the command name; returns the exit code. */
+  run(args: string[]): Promise<number>;
+}
+
+/** Options shared by commands that talk to a running kernel. */
+export const CLIENT_OPTIONS = {
+  socket: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+/** Help lines for {@link CLIENT_OPTIONS}. */
+export const CLIENT_OPTIONS_HELP =
+  `  --socket PATH   kernel socket (default: $AGENTOS_SOCKET or /tmp/agentos.sock)
+  --json          print machine-readable JSON
+  -h, --help      show this help`;
+
+/** Parse `args` strictly; unknown flags become a {@link UsageError}. */
+export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: O,
+  allowPositionals = true,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Connect to the kernel, turning a missing kernel into a {@link CommandError}. */
+export async function connectClient(socket?: string): Promise<AgentOSClient> {
+  try {
+    return await AgentOSClient.connect(socket ? { socket } : {});
+  } catch (err) {
+    if (err instanceof AgentOSConnectionError) throw new CommandError(err.message);
+    throw err;
+  }
+}
+
+/** Print `value` as JSON (with `--json`) or through `human`. */
+export function output(
+  value: unknown,
+  json: boolean | undefined,
+  human: (v: unknown) => string,
+): void {
+  console.log(json ? JSON.stringify(value, null, 2) : human(value));
+}
+
+/** Exit code for a syscall result: 1 when it is a kernel error (`success: false`). */
+export function resultCode(value: unknown): number {
+  return typeof value === "object" && value !== null &&
+      (value as { success?: unknown }).success === false
+    ? EXIT_FAILURE
+    : EXIT_OK;
+}

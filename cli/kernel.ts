@@ -1,0 +1,83 @@
+/**
+ * `agentos kernel` (alias `start`): run the kernel in the foreground.
+ * @module
+ */
+import { type Command, parseFlags, UsageError } from "./command.ts";
+import { Kernel, KernelRunningError } from "../kernel/kernel.ts";
+import { allSyscalls } from "../syscalls/mod.ts";
+import { type Level, LEVELS } from "../sandbox/permissions.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "../kernel/log.ts";
+import { defaultSocketPath, defaultStateDir } from "../kernel/config.ts";
+
+const HELP = `agentos kernel — run the AgentOS kernel in the foreground (alias: agentos start)
+
+Usage: agentos kernel [options]
+
+Options:
+  --socket PATH         main socket (default: $AGENTOS_SOCKET or /tmp/agentos.sock)
+  --state-dir DIR       state directory (default: $AGENTOS_STATE_DIR, $XDG_STATE_HOME/agentos
+                        or ~/.local/state/agentos)
+  --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
+  --log-format FORMAT   text (default) or json
+  --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  -h, --help            show this help
+
+SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
+
+/** Start a kernel with the given flags and serve until it is stopped. */
+export const kernelCommand: Command = {
+  name: "kernel",
+  aliases: ["start"],
+  summary: "run the kernel in the foreground",
+  help: HELP,
+  async run(args) {
+    const { values } = parseFlags(args, {
+      socket: { type: "string" },
+      "state-dir": { type: "string" },
+      "client-level": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    }, false);
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const clientLevel = values["client-level"] ?? "unrestricted";
+    if (!(LEVELS as readonly string[]).includes(clientLevel)) {
+      throw new UsageError(`--client-level must be one of ${LEVELS.join(", ")}`);
+    }
+    const logFormat = values["log-format"] ?? "text";
+    if (logFormat !== "text" && logFormat !== "json") {
+      throw new UsageError("--log-format must be text or json");
+    }
+    const logLevel = values["log-level"] ?? "info";
+    if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+    }
+    const kernel = new Kernel({
+      socket: values.socket ?? defaultSocketPath(),
+      stateDir: values["state-dir"] ?? defaultStateDir(),
+      clientLevel: clientLevel as Level,
+      logFormat: logFormat as LogFormat,
+      logLevel: logLevel as LogLevel,
+    }, allSyscalls);
+    try {
+      await kernel.start();
+    } catch (err) {
+      kernel.log.error(
+        err instanceof KernelRunningError ? err.message : `cannot start: ${(err as Error).message}`,
+      );
+      return 1;
+    }
+    const stop = (signal: string) => () => void kernel.shutdown(signal);
+    const onInt = stop("SIGINT");
+    const onTerm = stop("SIGTERM");
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
+    await kernel.stopped;
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+    return 0;
+  },
+};

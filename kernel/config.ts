@@ -1,0 +1,52 @@
+/**
+ * Kernel configuration: flags, then environment, then defaults.
+ * @module
+ */
+import { join } from "node:path";
+import { DEFAULT_SOCKET } from "./protocol.ts";
+import type { Level } from "../sandbox/permissions.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
+
+/** Everything the kernel needs to know to start. */
+export interface KernelConfig {
+  /** Path of the main socket. */
+  socket: string;
+  /** Root of the kernel's state (workspaces, logs, agent sockets). */
+  stateDir: string;
+  /** Level given to every connection on the main socket. */
+  clientLevel: Level;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** A frame started but not finished for this long is dropped with its connection. */
+  frameTimeoutMs: number;
+  /** Most simultaneous connections across all sockets. */
+  maxConnections: number;
+}
+
+/** The default socket path: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`. */
+export function defaultSocketPath(): string {
+  return Deno.env.get("AGENTOS_SOCKET") || DEFAULT_SOCKET;
+}
+
+/** The default state directory: `AGENTOS_STATE_DIR`, `$XDG_STATE_HOME/agentos`, `~/.local/state/agentos`. */
+export function defaultStateDir(): string {
+  const explicit = Deno.env.get("AGENTOS_STATE_DIR");
+  if (explicit) return explicit;
+  const xdg = Deno.env.get("XDG_STATE_HOME");
+  if (xdg) return join(xdg, "agentos");
+  const home = Deno.env.get("HOME") ?? "/tmp";
+  return join(home, ".local", "state", "agentos");
+}
+
+/** Defaults for every field not given. */
+export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig {
+  return {
+    socket: partial.socket ?? defaultSocketPath(),
+    stateDir: partial.stateDir ?? defaultStateDir(),
+    clientLevel: partial.clientLevel ?? "unrestricted",
+    logLevel: partial.logLevel ?? "info",
+    logFormat: partial.logFormat ?? "text",
+    frameTimeoutMs: partial.frameTimeoutMs ?? 10_000,
+    maxConnections: partial.maxConnections ?? 4096,
+  };
+}

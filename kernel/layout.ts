@@ -1,0 +1,47 @@
+/**
+ * Where the kernel keeps its files under the state directory. Kernel-only files live apart
+ * from workspaces so that an agent's denies (kernel files, other agents) never cover its own
+ * workspace (DESIGN section 3).
+ * @module
+ */
+import { join, resolve } from "node:path";
+
+/** Absolute paths of the state directory's parts. */
+export interface StateLayout {
+  root: string;
+  /** Kernel-only files: pid file, kernel log. Denied to every agent. */
+  kernelDir: string;
+  /** Per-agent private sockets, one subdirectory per agent. */
+  runDir: string;
+  /** Per-agent log files. Denied to every agent. */
+  logsDir: string;
+  /** One workspace per identity. */
+  workspacesDir: string;
+}
+
+/** Compute the layout of `stateDir` (nothing is created). */
+export function stateLayout(stateDir: string): StateLayout {
+  const root = resolve(stateDir);
+  return {
+    root,
+    kernelDir: join(root, "kernel"),
+    runDir: join(root, "run"),
+    logsDir: join(root, "logs"),
+    workspacesDir: join(root, "workspaces"),
+  };
+}
+
+/** Create every directory of the layout, private to the kernel's user. */
+export async function ensureLayout(layout: StateLayout): Promise<void> {
+  for (
+    const dir of [
+      layout.root,
+      layout.kernelDir,
+      layout.runDir,
+      layout.logsDir,
+      layout.workspacesDir,
+    ]
+  ) {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+}

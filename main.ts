@@ -1,0 +1,70 @@
+/**
+ * `agentos`: the AgentOS command line. `agentos --help` lists the commands.
+ * @module
+ */
+import { type Command, CommandError, EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli/command.ts";
+import { kernelCommand } from "./cli/kernel.ts";
+import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
+import { VERSION } from "./kernel/kernel.ts";
+
+/** Every command, in the order `--help` lists them. */
+export const commands: readonly Command[] = [
+  kernelCommand,
+  statusCommand,
+  stopCommand,
+  callCommand,
+];
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return `agentos ${VERSION} — a kernel for running AI agents safely
+
+Usage: agentos <command> [options]
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
+
+Options:
+  -h, --help     show help (also: agentos <command> --help)
+  -V, --version  print the version
+
+Exit codes: 0 ok, 1 failure, 2 usage error.`;
+}
+
+/** Run the CLI with `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    console.log(mainHelp());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  if (name === "-V" || name === "--version" || name === "version") {
+    console.log(`agentos ${VERSION}`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
+  if (!command) {
+    console.error(`agentos: unknown command "${name}"; run \`agentos --help\``);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(
+        `agentos ${command.name}: ${err.message}\nrun \`agentos ${command.name} --help\``,
+      );
+      return EXIT_USAGE;
+    }
+    if (err instanceof CommandError) {
+      console.error(`agentos ${command.name}: ${err.message}`);
+      return EXIT_FAILURE;
+    }
+    console.error(`agentos ${command.name}: ${(err as Error)?.stack ?? err}`);
+    return EXIT_FAILURE;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

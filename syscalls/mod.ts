@@ -1,0 +1,21 @@
+/**
+ * Every syscall the kernel serves, in one list. The server's dispatch table, the SDK's types
+ * and the docs' table all come from here.
+ * @module
+ */
+import type { Syscall } from "./registry.ts";
+import { exit, kernelStatus, noop, shutdown } from "./core.ts";
+
+/** The registry, keyed by op name (types for the SDK come from this object). */
+export const syscalls = {
+  NOOP: noop,
+  EXIT: exit,
+  KERNEL_STATUS: kernelStatus,
+  SHUTDOWN: shutdown,
+} as const;
+
+/** The registry's type: op name to declaration. */
+export type Syscalls = typeof syscalls;
+
+/** All syscalls as a list, for the dispatch table. */
+export const allSyscalls: readonly Syscall[] = Object.values(syscalls) as Syscall[];
