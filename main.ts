@@ -5,6 +5,14 @@
 import { type Command, CommandError, EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli/command.ts";
 import { kernelCommand } from "./cli/kernel.ts";
 import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
+
+// imports: issue 3 (permissions and host syscalls)
+
+// imports: issue 4 (agents)
+
+// imports: issue 5 (messaging)
+
+// imports: issue 6 (think)
 import { VERSION } from "./kernel/kernel.ts";
 
 /** Every command, in the order `--help` lists them. */
@@ -13,6 +21,13 @@ export const commands: readonly Command[] = [
   statusCommand,
   stopCommand,
   callCommand,
+  // commands: issue 3 (permissions and host syscalls)
+
+  // commands: issue 4 (agents)
+
+  // commands: issue 5 (messaging)
+
+  // commands: issue 6 (think)
 ];
 
 function mainHelp(): string {

@@ -38,6 +38,13 @@ export const kernelCommand: Command = {
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
+      // flags: issue 3 (permissions and host syscalls)
+
+      // flags: issue 4 (agents)
+
+      // flags: issue 5 (messaging)
+
+      // flags: issue 6 (think)
     }, false);
     if (values.help) {
       console.log(HELP);
@@ -61,6 +68,13 @@ export const kernelCommand: Command = {
       clientLevel: clientLevel as Level,
       logFormat: logFormat as LogFormat,
       logLevel: logLevel as LogLevel,
+      // config from flags: issue 3 (permissions and host syscalls)
+
+      // config from flags: issue 4 (agents)
+
+      // config from flags: issue 5 (messaging)
+
+      // config from flags: issue 6 (think)
     }, allSyscalls);
     try {
       await kernel.start();

@@ -21,6 +21,14 @@ export interface KernelConfig {
   frameTimeoutMs: number;
   /** Most simultaneous connections across all sockets. */
   maxConnections: number;
+
+  // config: issue 3 (permissions and host syscalls)
+
+  // config: issue 4 (agents)
+
+  // config: issue 5 (messaging)
+
+  // config: issue 6 (think)
 }
 
 /** The default socket path: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`. */
@@ -48,5 +56,12 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     logFormat: partial.logFormat ?? "text",
     frameTimeoutMs: partial.frameTimeoutMs ?? 10_000,
     maxConnections: partial.maxConnections ?? 4096,
+    // defaults: issue 3 (permissions and host syscalls)
+
+    // defaults: issue 4 (agents)
+
+    // defaults: issue 5 (messaging)
+
+    // defaults: issue 6 (think)
   };
 }

@@ -14,6 +14,14 @@ import { Server } from "./server.ts";
 import { probeSocket } from "./probe.ts";
 import type { Syscall } from "../syscalls/registry.ts";
 
+// imports: issue 3 (permissions and host syscalls)
+
+// imports: issue 4 (agents)
+
+// imports: issue 5 (messaging)
+
+// imports: issue 6 (think)
+
 /** The kernel's version, from deno.json. */
 export const VERSION: string = denoJson.version;
 
@@ -37,6 +45,14 @@ export class Kernel {
   readonly server: Server;
   readonly startedAt = Date.now();
   readonly version = VERSION;
+
+  // services: issue 3 (permissions and host syscalls)
+
+  // services: issue 4 (agents)
+
+  // services: issue 5 (messaging)
+
+  // services: issue 6 (think)
   #shutdownHooks: (() => void | Promise<void>)[] = [];
   #releaseHooks: ((id: number) => void)[] = [];
   #stopping: Promise<void> | null = null;
@@ -51,6 +67,14 @@ export class Kernel {
     this.identities = new IdentityTable(this.layout.workspacesDir, () => this.blockedPaths());
     this.server = new Server(this, syscalls);
     this.stopped = new Promise((resolve) => this.#stopped = resolve);
+
+    // construct services: issue 3 (permissions and host syscalls)
+
+    // construct services: issue 4 (agents)
+
+    // construct services: issue 5 (messaging)
+
+    // construct services: issue 6 (think)
   }
 
   /** Paths blocked for every identity other than through explicit grants. */
@@ -112,6 +136,14 @@ export class Kernel {
       () => this.identities.create({ kind: "client", level: this.config.clientLevel }),
       true,
     );
+    // start services: issue 3 (permissions and host syscalls)
+
+    // start services: issue 4 (agents)
+
+    // start services: issue 5 (messaging)
+
+    // start services: issue 6 (think)
+
     await Deno.writeTextFile(join(this.layout.kernelDir, "kernel.pid"), `${Deno.pid}\n`);
     this.log.info("kernel listening", {
       version: this.version,

@@ -122,6 +122,14 @@ export class AgentOSClient {
     return r;
   }
 
+  // methods: issue 3 (permissions and host syscalls)
+
+  // methods: issue 4 (agents)
+
+  // methods: issue 5 (messaging)
+
+  // methods: issue 6 (think)
+
   /** Close the connection. */
   close(): void {
     this.transport.close();

@@ -6,12 +6,27 @@
 import type { Syscall } from "./registry.ts";
 import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 
+// imports: issue 3 (permissions and host syscalls)
+
+// imports: issue 4 (agents)
+
+// imports: issue 5 (messaging)
+
+// imports: issue 6 (think)
+
 /** The registry, keyed by op name (types for the SDK come from this object). */
 export const syscalls = {
   NOOP: noop,
   EXIT: exit,
   KERNEL_STATUS: kernelStatus,
   SHUTDOWN: shutdown,
+  // syscalls: issue 3 (permissions and host syscalls)
+
+  // syscalls: issue 4 (agents)
+
+  // syscalls: issue 5 (messaging)
+
+  // syscalls: issue 6 (think)
 } as const;
 
 /** The registry's type: op name to declaration. */
