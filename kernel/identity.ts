@@ -27,6 +27,7 @@ export interface Identity {
 export class IdentityTable {
   #nextId = 1;
   #byId = new Map<number, Identity>();
+  #byName = new Map<string, number>();
 
   constructor(
     private readonly workspacesDir: string,
@@ -67,7 +68,34 @@ export class IdentityTable {
       }),
     };
     this.#byId.set(id, identity);
+    if (identity.name !== null && !this.claimName(id, identity.name)) {
+      this.#byId.delete(id);
+      throw new Error(`name "${identity.name}" is taken`);
+    }
     return identity;
+  }
+
+  /**
+   * Give identity `id` the unique name `name` (releasing any name it had). Returns false if
+   * another live identity holds it.
+   */
+  claimName(id: number, name: string): boolean {
+    const identity = this.#byId.get(id);
+    if (!identity) return false;
+    const holder = this.#byName.get(name);
+    if (holder !== undefined && holder !== id) return false;
+    if (identity.name !== null && this.#byName.get(identity.name) === id) {
+      this.#byName.delete(identity.name);
+    }
+    this.#byName.set(name, id);
+    identity.name = name;
+    return true;
+  }
+
+  /** The live identity holding `name`, if any. */
+  byName(name: string): Identity | undefined {
+    const id = this.#byName.get(name);
+    return id === undefined ? undefined : this.#byId.get(id);
   }
 
   /** Look an identity up by id. */
@@ -77,6 +105,10 @@ export class IdentityTable {
 
   /** Forget an identity. */
   remove(id: number): void {
+    const identity = this.#byId.get(id);
+    if (identity?.name != null && this.#byName.get(identity.name) === id) {
+      this.#byName.delete(identity.name);
+    }
     this.#byId.delete(id);
   }
 
