@@ -107,8 +107,9 @@ def encode_header(op: int, payload_len: int, agent_id: int = 0) -> bytes:
 
 
 def decode_header(data: Union[bytes, bytearray, memoryview]) -> Header:
-    """Unpack a 17-byte frame header (the magic is returned, not checked)."""
-    return Header(*_HEADER.unpack(data))
+    """Unpack the frame header at the start of ``data`` (at least 17 bytes; the magic is
+    returned, not checked)."""
+    return Header(*_HEADER.unpack_from(data))
 
 
 def op_code(op: Union[int, str]) -> int:
