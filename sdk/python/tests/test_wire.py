@@ -3,6 +3,7 @@ exact header bytes, responses split across reads, corrupt frames, timeouts, conn
 failures, and the client-side payload cap."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -321,6 +322,191 @@ class ConnectionFailures(unittest.TestCase):
                 self.assertEqual(c.call("noop", "x").payload, b"x")
         finally:
             peer.close()
+
+
+class PayloadMapping(unittest.TestCase):
+    """Each method sends its op with exactly the documented JSON payload (optional fields
+    only when given). The peer records the frames and answers ``{"success": true}``."""
+
+    def setUp(self) -> None:
+        def script(conn: socket.socket, frames: List[bytes]) -> None:
+            while True:
+                frame = read_frame(conn)
+                if frame is None:
+                    return
+                frames.append(frame)
+                h = decode_header(frame)
+                body = b"[]" if h.op == Op.LIST else b'{"success":true}'
+                conn.sendall(encode_header(h.op, len(body), agent_id=3) + body)
+
+        self.peer = Peer(script)
+        self.c = AgentOSClient(self.peer.path)
+
+    def tearDown(self) -> None:
+        self.c.close()
+        self.peer.close()
+
+    def sent(self) -> tuple:
+        frame = self.peer.frames[-1]
+        h = decode_header(frame)
+        self.assertEqual(h.payload_len, len(frame) - HEADER_LEN)
+        return h.op, json.loads(frame[HEADER_LEN:] or b"{}")
+
+    def test_every_method(self) -> None:
+        c = self.c
+        cases = [
+            (lambda: c.status(), Op.KERNEL_STATUS, {}),
+            (lambda: c.shutdown(), Op.SHUTDOWN, {}),
+            (lambda: c.shutdown("bye"), Op.SHUTDOWN, {"reason": "bye"}),
+            (lambda: c.think("What is 2+2?"), Op.THINK, {"prompt": "What is 2+2?"}),
+            (
+                lambda: c.think(
+                    "p",
+                    image={"data": "aGk=", "mime_type": "image/png"},
+                    system_instruction="s",
+                    thinking_level="high",
+                    temperature=0.5,
+                    model="m",
+                    max_tokens=9,
+                ),
+                Op.THINK,
+                {
+                    "prompt": "p",
+                    "image": {"data": "aGk=", "mime_type": "image/png"},
+                    "system_instruction": "s",
+                    "thinking_level": "high",
+                    "temperature": 0.5,
+                    "model": "m",
+                    "max_tokens": 9,
+                },
+            ),
+            (lambda: c.exec("ls -la"), Op.EXEC, {"command": "ls -la"}),
+            (
+                lambda: c.exec("cat", cwd="/tmp", timeout=5, env={"A": "b"}, stdin="in"),
+                Op.EXEC,
+                {"command": "cat", "cwd": "/tmp", "timeout": 5, "env": {"A": "b"}, "stdin": "in"},
+            ),
+            (lambda: c.read_file("/tmp/test.txt"), Op.READ, {"path": "/tmp/test.txt"}),
+            (
+                lambda: c.read_file("f", offset=1, length=2, encoding="base64"),
+                Op.READ,
+                {"path": "f", "offset": 1, "length": 2, "encoding": "base64"},
+            ),
+            (
+                lambda: c.write_file("/tmp/out.txt", "data"),
+                Op.WRITE,
+                {"path": "/tmp/out.txt", "content": "data"},
+            ),
+            (
+                lambda: c.write_file("f", "x", mode="append", mkdirs=True),
+                Op.WRITE,
+                {"path": "f", "content": "x", "mode": "append", "mkdirs": True},
+            ),
+            (
+                lambda: c.write_file("b", b"\x00\xff"),
+                Op.WRITE,
+                {"path": "b", "content": "AP8=", "encoding": "base64"},
+            ),
+            (
+                lambda: c.spawn("worker", "print('hi')"),
+                Op.SPAWN,
+                {"name": "worker", "script": "print('hi')"},
+            ),
+            (
+                lambda: c.spawn(
+                    None,
+                    "w.ts",
+                    level="sandboxed",
+                    sandboxed=True,
+                    network=("a.example.com",),
+                    limits={"memory_mb": 64},
+                    args=["x"],
+                    env={"K": "v"},
+                    restart_policy="on-failure",
+                    max_restarts=2,
+                    restart_window=60000,
+                ),
+                Op.SPAWN,
+                {
+                    "script": "w.ts",
+                    "level": "sandboxed",
+                    "sandboxed": True,
+                    "network": ["a.example.com"],
+                    "limits": {"memory_mb": 64},
+                    "args": ["x"],
+                    "env": {"K": "v"},
+                    "restart_policy": "on-failure",
+                    "max_restarts": 2,
+                    "restart_window": 60000,
+                },
+            ),
+            (lambda: c.spawn("n", "s", network=True), Op.SPAWN, {"name": "n", "script": "s", "network": True}),
+            (lambda: c.kill(name="worker"), Op.KILL, {"name": "worker"}),
+            (lambda: c.kill(id=4), Op.KILL, {"id": 4}),
+            (lambda: c.kill(5), Op.KILL, {"id": 5}),
+            (lambda: c.list_agents(), Op.LIST, {}),
+            (lambda: c.register_name("orchestrator"), Op.REGISTER, {"name": "orchestrator"}),
+            (
+                lambda: c.send_message({"task": "go"}, to_name="worker"),
+                Op.SEND,
+                {"to_name": "worker", "message": {"task": "go"}},
+            ),
+            (lambda: c.send_message(None, to=2), Op.SEND, {"to": 2, "message": None}),
+            (lambda: c.send_message(1, "w"), Op.SEND, {"to_name": "w", "message": 1}),
+            (lambda: c.recv_messages(), Op.RECV, {}),
+            (
+                lambda: c.recv_messages(10, wait=True, timeout_ms=500),
+                Op.RECV,
+                {"max": 10, "wait": True, "timeout_ms": 500},
+            ),
+            (lambda: c.broadcast({"event": "done"}), Op.BROADCAST, {"message": {"event": "done"}}),
+            (
+                lambda: c.broadcast("x", include_self=True),
+                Op.BROADCAST,
+                {"message": "x", "include_self": True},
+            ),
+            (lambda: c.get_permissions(), Op.GET_PERMS, {}),
+            (lambda: c.set_permissions(level="sandboxed"), Op.SET_PERMS, {"level": "sandboxed"}),
+            (
+                lambda: c.set_permissions(7, permissions={"can_exec": False}),
+                Op.SET_PERMS,
+                {"agent_id": 7, "permissions": {"can_exec": False}},
+            ),
+            (
+                lambda: c.http("https://api.example.com/data"),
+                Op.HTTP,
+                {"url": "https://api.example.com/data"},
+            ),
+            (
+                lambda: c.http("http://h/", method="POST", headers={"a": "b"}, body="x", timeout=3),
+                Op.HTTP,
+                {"url": "http://h/", "method": "POST", "headers": {"a": "b"}, "body": "x", "timeout": 3},
+            ),
+        ]
+        for call, op, payload in cases:
+            with self.subTest(op=op, payload=payload):
+                result = call()
+                self.assertEqual(self.sent(), (op, payload))
+                if op == Op.LIST:
+                    self.assertEqual(result, [])
+                else:
+                    self.assertEqual(result, {"success": True})
+
+    def test_exit_closes_the_client(self) -> None:
+        self.assertEqual(self.c.exit(), {"success": True})
+        self.assertEqual(self.sent(), (Op.EXIT, {}))
+        self.assertTrue(self.c.closed)
+
+    def test_missing_targets_are_refused_client_side(self) -> None:
+        with self.assertRaises(TypeError):
+            self.c.kill()
+        with self.assertRaises(TypeError):
+            self.c.send_message("x")
+        with self.assertRaises(ValueError):
+            self.c.write_file("f", b"x", encoding="utf8")
+        with self.assertRaises(ValueError):
+            self.c.request(Op.KERNEL_STATUS, {"bad": float("nan")})
+        self.assertEqual(self.peer.frames, [])
 
 
 if __name__ == "__main__":
