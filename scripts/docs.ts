@@ -23,7 +23,7 @@ export function renderSyscallDocs(): string {
     "# Syscall reference",
     "",
     "Every op the kernel serves. Payloads are JSON (an empty payload means `{}`) except NOOP,",
-    "whose bytes are echoed. Errors are `{\"success\": false, \"error\", \"code\"}` plus the op's",
+    'whose bytes are echoed. Errors are `{"success": false, "error", "code"}` plus the op\'s',
     "usual fields with empty values; see [protocol.md](protocol.md). The right column names the",
     "boolean permission the caller needs (`—`: every identity may call it; the handler may still",
     "refuse, e.g. SHUTDOWN for non-unrestricted callers).",
