@@ -20,6 +20,7 @@ Options:
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  --frame-timeout MS    drop a connection whose frame stays unfinished this long (default: 10000)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -37,6 +38,7 @@ export const kernelCommand: Command = {
       "client-level": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
+      "frame-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
       // flags: issue 3 (permissions and host syscalls)
 
@@ -62,12 +64,19 @@ export const kernelCommand: Command = {
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
     }
+    const frameTimeout = values["frame-timeout"] === undefined
+      ? undefined
+      : Number(values["frame-timeout"]);
+    if (frameTimeout !== undefined && !(Number.isInteger(frameTimeout) && frameTimeout >= 100)) {
+      throw new UsageError("--frame-timeout must be a whole number of milliseconds, at least 100");
+    }
     const kernel = new Kernel({
       socket: values.socket ?? defaultSocketPath(),
       stateDir: values["state-dir"] ?? defaultStateDir(),
       clientLevel: clientLevel as Level,
       logFormat: logFormat as LogFormat,
       logLevel: logLevel as LogLevel,
+      frameTimeoutMs: frameTimeout,
       // config from flags: issue 3 (permissions and host syscalls)
 
       // config from flags: issue 4 (agents)

@@ -23,11 +23,13 @@ export interface FrameHandler {
   streamError(error: DecodeError, conn: Connection): Uint8Array;
 }
 
-const READ_SIZE = 256 * 1024;
+const READ_SIZE = 64 * 1024;
 /** Responses waiting to be written before the connection stops reading. */
 const MAX_QUEUED = 4096;
 /** Bytes gathered into one write. */
 const WRITE_BATCH = 256 * 1024;
+/** A written slot, holding nothing. */
+const DONE: Slot = { data: new Uint8Array(0), close: false };
 
 /** A live connection on one of the kernel's sockets. */
 export class Connection {
@@ -119,28 +121,23 @@ export class Connection {
           slot.data = await slot.data;
           continue;
         }
-        // Gather consecutive ready responses into one write.
-        let batch: Uint8Array = slot.data;
-        let closeAfter = slot.close;
-        this.#head++;
-        if (!closeAfter) {
-          const parts: Uint8Array[] = [batch];
-          let total = batch.length;
-          while (this.#head < this.#slots.length && total < WRITE_BATCH) {
-            const next = this.#slots[this.#head];
-            if (next.data instanceof Promise) break;
-            parts.push(next.data);
-            total += next.data.length;
-            this.#head++;
-            if (next.close) {
-              closeAfter = true;
-              break;
-            }
+        // Gather consecutive ready responses into one write, releasing each slot as it is taken.
+        const parts: Uint8Array[] = [];
+        let total = 0;
+        let closeAfter = false;
+        while (this.#head < this.#slots.length && total < WRITE_BATCH) {
+          const next = this.#slots[this.#head];
+          if (next.data instanceof Promise) break;
+          parts.push(next.data);
+          total += next.data.length;
+          this.#slots[this.#head++] = DONE;
+          if (next.close) {
+            closeAfter = true;
+            break;
           }
-          if (parts.length > 1) batch = concat(parts, total);
         }
         this.#compact();
-        await this.#writeAll(batch);
+        await this.#writeAll(parts.length === 1 ? parts[0] : concat(parts, total));
         if (closeAfter) {
           this.close();
           return;
@@ -156,7 +153,10 @@ export class Connection {
   }
 
   #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
+    if (this.#head === this.#slots.length) {
+      this.#slots.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
       this.#slots = this.#slots.slice(this.#head);
       this.#head = 0;
     }

@@ -77,8 +77,14 @@ export class Kernel {
     // construct services: issue 6 (think)
   }
 
+  #blocked: readonly string[] | null = null;
+
   /** Paths blocked for every identity other than through explicit grants. */
-  blockedPaths(): string[] {
+  blockedPaths(): readonly string[] {
+    return this.#blocked ??= this.#computeBlocked();
+  }
+
+  #computeBlocked(): string[] {
     const home = Deno.env.get("HOME");
     const secrets = home
       ? [
