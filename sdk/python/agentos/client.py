@@ -410,14 +410,16 @@ class AgentOSClient:
         command: str,
         *,
         cwd: Optional[str] = None,
-        timeout: Optional[int] = None,
+        timeout: Optional[float] = None,
         env: Optional[Dict[str, str]] = None,
         stdin: Optional[str] = None,
     ) -> ExecResponse:
         """EXEC (0x02): run ``command`` with ``sh -c`` (confined per the caller's level).
 
-        ``timeout`` is passed to the kernel as given (see docs/python-sdk.md for its unit).
-        Returns ``stdout``, ``stderr``, ``exit_code``, ``timed_out`` and ``truncated``.
+        ``timeout`` is in seconds (kernel default 30, capped by the caller's
+        ``max_exec_time_ms``); on expiry the whole process group is killed and ``timed_out`` is
+        True. ``env`` adds environment variables, ``stdin`` is fed to the command. Returns
+        ``stdout``, ``stderr``, ``exit_code``, ``timed_out`` and ``truncated``.
         """
         return cast(
             ExecResponse,
@@ -482,11 +484,13 @@ class AgentOSClient:
         method: Optional[str] = None,
         headers: Optional[Dict[str, str]] = None,
         body: Optional[str] = None,
-        timeout: Optional[int] = None,
+        timeout: Optional[float] = None,
     ) -> HttpResponse:
-        """HTTP (0x50): make an HTTP request through the kernel (its domain allowlist applies).
+        """HTTP (0x50): make an HTTP request through the kernel (its domain allowlist applies,
+        to every redirect hop too).
 
-        Returns ``status_code``, ``headers``, ``body`` and ``truncated``.
+        ``timeout`` is in seconds (at most 600); expiry answers ``TIMEOUT``. Returns
+        ``status_code``, ``headers``, ``body`` and ``truncated``.
         """
         return cast(
             HttpResponse,

@@ -209,7 +209,8 @@ class FakeAnthropic(LoopbackHTTP):
     ``"fake answer: <last user text>"`` and records each request it got."""
 
     def answer(self, request: Dict[str, Any]) -> Any:
-        if request["headers"].get("x-api-key") != FAKE_KEY:
+        headers = request["headers"]
+        if FAKE_KEY not in (headers.get("x-api-key"), headers.get("authorization", "")[7:]):
             err = {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}}
             return 401, {"content-type": "application/json"}, json.dumps(err).encode()
         if request["method"] != "POST" or not request["path"].startswith("/v1/messages"):

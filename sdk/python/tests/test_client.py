@@ -357,7 +357,7 @@ class Http(ClientTest):
                 method="POST",
                 headers={"x-test": "yes", "content-type": "text/plain"},
                 body="payload",
-                timeout=10_000,
+                timeout=10,
             )
         )
         self.assertEqual(r["status_code"], 200)
