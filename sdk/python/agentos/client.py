@@ -490,7 +490,8 @@ class AgentOSClient:
         to every redirect hop too).
 
         ``timeout`` is in seconds (at most 600); expiry answers ``TIMEOUT``. Returns
-        ``status_code``, ``headers``, ``body`` and ``truncated``.
+        ``status_code``, ``headers``, ``body`` (base64 when ``body_encoding`` says so),
+        ``truncated``, the final ``url`` and ``redirects``; ``success`` is True for a 2xx.
         """
         return cast(
             HttpResponse,
@@ -622,10 +623,11 @@ class AgentOSClient:
 
     # ----------------------------------------------------------------- permissions
 
-    def get_permissions(self) -> GetPermsResponse:
-        """GET_PERMS (0x40): this caller's permission record under ``permissions`` (``level``,
-        ``can_*`` rights, ``filesystem``, ``exec``, ``network``, ``llm`` quotas and usage, ...)."""
-        return cast(GetPermsResponse, self.request(Op.GET_PERMS))
+    def get_permissions(self, agent_id: Optional[int] = None) -> GetPermsResponse:
+        """GET_PERMS (0x40): the permission record of this caller (or of ``agent_id``, one of
+        its descendants) under ``permissions``: ``level``, the ``can_*`` rights,
+        ``filesystem``, ``exec``, ``network``, ``llm`` quotas and usage, ..."""
+        return cast(GetPermsResponse, self.request(Op.GET_PERMS, _fields(agent_id=agent_id)))
 
     def set_permissions(
         self,
@@ -636,7 +638,8 @@ class AgentOSClient:
     ) -> SetPermsResponse:
         """SET_PERMS (0x41): change the permissions of ``agent_id`` (default: the caller) to a
         ``level`` or a full or partial ``permissions`` record. Never above the caller's own:
-        an escalation answers ``PERMISSION_DENIED``."""
+        an escalation answers ``PERMISSION_DENIED``. The answer's ``enforcement`` and ``note``
+        say whether a running agent's process flags could follow the change."""
         return cast(
             SetPermsResponse,
             self.request(

@@ -124,8 +124,11 @@ class ExecResponse(TypedDict, total=False):
     stdout: str
     stderr: str
     exit_code: Optional[int]
+    signal: Optional[str]
     timed_out: bool
     truncated: bool
+    duration_ms: int
+    confinement: str
     code: str
     error: str
 
@@ -138,6 +141,8 @@ class ReadResponse(TypedDict, total=False):
     size: int
     encoding: str
     truncated: bool
+    offset: int
+    length: int
     code: str
     error: str
 
@@ -147,6 +152,7 @@ class WriteResponse(TypedDict, total=False):
 
     success: bool
     bytes_written: int
+    path: str
     code: str
     error: str
 
@@ -213,6 +219,7 @@ class SendResponse(TypedDict, total=False):
 
     success: bool
     delivered_to: int
+    seq: int
     code: str
     error: str
 
@@ -232,6 +239,7 @@ class RecvResponse(TypedDict, total=False):
     success: bool
     count: int
     messages: List[Message]
+    remaining: int
     code: str
     error: str
 
@@ -241,6 +249,8 @@ class BroadcastResponse(TypedDict, total=False):
 
     success: bool
     delivered_count: int
+    skipped: List[Dict[str, Any]]
+    skipped_count: int
     code: str
     error: str
 
@@ -284,6 +294,7 @@ class GetPermsResponse(TypedDict, total=False):
     """GET_PERMS (0x40) response."""
 
     success: bool
+    agent_id: int
     permissions: Permissions
     code: str
     error: str
@@ -295,6 +306,8 @@ class SetPermsResponse(TypedDict, total=False):
     success: bool
     agent_id: int
     permissions: Permissions
+    enforcement: str
+    note: str
     code: str
     error: str
 
@@ -306,7 +319,10 @@ class HttpResponse(TypedDict, total=False):
     status_code: int
     headers: Dict[str, str]
     body: str
+    body_encoding: str
     truncated: bool
+    url: str
+    redirects: int
     code: str
     error: str
 

@@ -249,6 +249,8 @@ class Permissions(ClientTest):
         r = self.assertOk(self.c.set_permissions(other.agent_id, level="minimal"))
         self.assertEqual(r["agent_id"], other.agent_id)
         self.assertEqual(other.get_permissions()["permissions"]["level"], "minimal")
+        seen = self.assertOk(self.c.get_permissions(other.agent_id))
+        self.assertEqual((seen["agent_id"], seen["permissions"]["level"]), (other.agent_id, "minimal"))
         # minimal cannot touch anyone else
         self.assertKernelError(other.set_permissions(self.c.agent_id, level="minimal"))
 

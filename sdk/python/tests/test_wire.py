@@ -466,6 +466,7 @@ class PayloadMapping(unittest.TestCase):
                 {"message": "x", "include_self": True},
             ),
             (lambda: c.get_permissions(), Op.GET_PERMS, {}),
+            (lambda: c.get_permissions(9), Op.GET_PERMS, {"agent_id": 9}),
             (lambda: c.set_permissions(level="sandboxed"), Op.SET_PERMS, {"level": "sandboxed"}),
             (
                 lambda: c.set_permissions(7, permissions={"can_exec": False}),
