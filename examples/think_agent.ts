@@ -17,8 +17,7 @@ const question = Deno.args.join(" ").trim() ||
   "In one sentence: what does an operating system kernel do?";
 
 await using os = await connect();
-const r = await os.request("THINK", {
-  prompt: question,
+const r = await os.think(question, {
   system_instruction: "You are a concise assistant. Answer in at most three sentences.",
 });
 if (isKernelError(r)) {
