@@ -235,6 +235,14 @@ class FakeAnthropic(LoopbackHTTP):
         """Environment that points a kernel at this fake."""
         return {"ANTHROPIC_BASE_URL": self.url, "ANTHROPIC_API_KEY": FAKE_KEY}
 
+    @staticmethod
+    def user_text(request: Dict[str, Any]) -> str:
+        """The text of the last user message of a recorded Messages request."""
+        content = request["messages"][-1]["content"]
+        if isinstance(content, str):
+            return content
+        return " ".join(b.get("text", "") for b in content if b.get("type") == "text")
+
     def message_requests(self) -> List[Dict[str, Any]]:
         """The parsed JSON bodies of the Messages requests received so far."""
         return [

@@ -64,6 +64,8 @@ class ClientTest(unittest.TestCase):
     def setUp(self) -> None:
         kernel.require(self, *self.ops)
         self._clients: List[AgentOSClient] = []
+        # Registered first, so it runs after every other cleanup (which may still need a client).
+        self.addCleanup(self._close_clients)
         self.c = self.more()
 
     def more(self) -> AgentOSClient:
@@ -71,8 +73,8 @@ class ClientTest(unittest.TestCase):
         self._clients.append(c)
         return c
 
-    def tearDown(self) -> None:
-        for c in getattr(self, "_clients", []):
+    def _close_clients(self) -> None:
+        for c in self._clients:
             c.close()
 
     def assertOk(self, r: Any) -> Any:
@@ -382,7 +384,7 @@ class Agents(ClientTest):
     def spawn(self, prefix: str) -> Any:
         name = unique(prefix)
         r = self.assertOk(self.c.spawn(name, SLEEPER))
-        self.addCleanup(lambda: self.c.closed or self.c.kill(name=name))
+        self.addCleanup(self.c.kill, name=name)
         return r
 
     def test_spawn_list_kill_by_name(self) -> None:
@@ -422,7 +424,7 @@ class Agents(ClientTest):
                 restart_policy="never",
             )
         )
-        self.addCleanup(lambda: self.c.kill(name=name))
+        self.addCleanup(self.c.kill, name=name)
         self.assertEqual(r["level"], "readonly")
 
     def test_kill_unknown(self) -> None:
@@ -537,6 +539,7 @@ class Think(ClientTest):
         sent = fake_llm.message_requests()[before:]
         self.assertEqual(len(sent), 1)
         self.assertEqual(sent[0]["messages"][-1]["role"], "user")
+        self.assertEqual(fake_llm.user_text(sent[0]), "What is 2+2?")
 
     def test_options_are_mapped(self) -> None:
         before = len(fake_llm.message_requests())

@@ -128,7 +128,7 @@ class Examples(unittest.TestCase):
         self.assertEqual(agent[0]["exit_code"], 0, agent)
         sent = fake_llm.message_requests()[before:]
         self.assertEqual(len(sent), 1)
-        self.assertEqual(sent[0]["messages"][-1]["content"], "Why is the sky blue?")
+        self.assertEqual(fake_llm.user_text(sent[0]), "Why is the sky blue?")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,18 @@ def respond(conn: socket.socket, frames: List[bytes], chunks: Callable[[bytes], 
 
 
 class WireFormat(unittest.TestCase):
+    def test_sources_parse_as_python_3_9(self) -> None:
+        """The package promises Python 3.9+: no newer syntax may creep in."""
+        import ast
+
+        import agentos
+
+        root = os.path.dirname(agentos.__file__)
+        for name in sorted(os.listdir(root)):
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), encoding="utf-8") as f:
+                    ast.parse(f.read(), filename=name, feature_version=(3, 9))
+
     def test_header_constants(self) -> None:
         self.assertEqual(HEADER_LEN, 17)
         self.assertEqual(MAGIC, 0x41474E54)
