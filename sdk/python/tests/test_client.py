@@ -420,7 +420,7 @@ class Agents(ClientTest):
                 level="readonly",
                 limits={"timeout_ms": 60_000},
                 args=["one", "two"],
-                env={"AGENTOS_EXAMPLE": "1"},
+                env={"EXAMPLE_VAR": "1"},
                 restart_policy="never",
             )
         )
