@@ -81,7 +81,30 @@ try {
   console.log(`primes below ${limit}: ${total} (${results.size}/${workers} workers answered)`);
   console.log(`every worker's sandbox held: ${held}`);
   if (results.size < workers || !held) Deno.exitCode = 1;
+  await waitForExit(names, 10_000);
 } finally {
   // Workers exit after their task; make sure none is left behind.
-  for (const name of names) await os.request("KILL", { name }).catch(() => {});
+  const running = await stillRunning(names);
+  for (const name of running) {
+    const k = await os.request("KILL", { name });
+    if (!isKernelError(k)) console.log(`killed ${name}`);
+  }
+}
+
+/** The names among `names` whose agents have not finished. */
+async function stillRunning(names: string[]): Promise<string[]> {
+  const list = await os.request("LIST", {});
+  if (isKernelError(list)) return names;
+  const done = new Set(
+    list.filter((a) => ["exited", "failed", "killed"].includes(a.state)).map((a) => a.name),
+  );
+  return names.filter((n) => !done.has(n));
+}
+
+/** Wait until every agent in `names` has finished on its own, or `ms` has passed. */
+async function waitForExit(names: string[], ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while ((await stillRunning(names)).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
