@@ -46,7 +46,7 @@ try {
   // Spawn the workers, each sandboxed: its workspace only, no network, no subprocesses.
   for (let i = 0; i < workers; i++) {
     const name = `prime-worker-${i}-${tag}`;
-    const r = await os.request("SPAWN", { name, script, level: "sandboxed" });
+    const r = await os.spawn({ name, script, level: "sandboxed" });
     if (isKernelError(r)) throw new Error(`SPAWN ${name} failed: ${r.error}`);
     names.push(name);
     console.log(`spawned ${name} (id ${r.agent_id}, pid ${r.pid}, ${r.level})`);
@@ -86,14 +86,14 @@ try {
   // Workers exit after their task; make sure none is left behind.
   const running = await stillRunning(names);
   for (const name of running) {
-    const k = await os.request("KILL", { name });
+    const k = await os.kill({ name });
     if (!isKernelError(k)) console.log(`killed ${name}`);
   }
 }
 
 /** The names among `names` whose agents have not finished. */
 async function stillRunning(names: string[]): Promise<string[]> {
-  const list = await os.request("LIST", {});
+  const list = await os.listAgents();
   if (isKernelError(list)) return names;
   const done = new Set(
     list.filter((a) => ["exited", "failed", "killed"].includes(a.state)).map((a) => a.name),
