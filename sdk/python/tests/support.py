@@ -72,9 +72,15 @@ class Kernel:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the kernel exited at start:\n{self.logs()}")
             if probe(self.socket):
-                return
+                break
             time.sleep(0.05)
-        raise RuntimeError(f"the kernel did not answer within {limit} s:\n{self.logs()}")
+        else:
+            raise RuntimeError(f"the kernel did not answer within {limit} s:\n{self.logs()}")
+        # The socket may answer before the kernel has finished starting (services such as the
+        # agent supervisor start after the listener); "kernel listening" is logged at the end.
+        settle = time.monotonic() + 10.0
+        while "kernel listening" not in self.logs() and time.monotonic() < settle:
+            time.sleep(0.02)
 
     def logs(self) -> str:
         """Everything the kernel has logged so far."""
