@@ -182,9 +182,9 @@ class AgentOSClient:
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise AgentOSConnectionError(
-                f"no kernel on {path} — start one with `agentos kernel`"
+                f"no kernel on {path} — start one with `agentos kernel"
                 + ("" if path == DEFAULT_SOCKET else f" --socket {path}")
-                + " (or set AGENTOS_SOCKET to the socket of a running kernel)",
+                + "` (or set AGENTOS_SOCKET to the socket of a running kernel)",
                 path,
             ) from None
         except PermissionError as err:
