@@ -7,6 +7,8 @@ import type { Syscall } from "./registry.ts";
 import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { exec } from "./exec.ts";
+import { http } from "./http.ts";
 
 // imports: issue 4 (agents)
 
@@ -21,6 +23,8 @@ export const syscalls = {
   KERNEL_STATUS: kernelStatus,
   SHUTDOWN: shutdown,
   // syscalls: issue 3 (permissions and host syscalls)
+  EXEC: exec,
+  HTTP: http,
 
   // syscalls: issue 4 (agents)
 
