@@ -57,7 +57,6 @@ export const kernelCommand: Command = {
       help: { type: "boolean", short: "h" },
       // flags: issue 3 (permissions and host syscalls)
       "client-network": { type: "string" },
-
       // flags: issue 4 (agents)
 
       // flags: issue 5 (messaging)
@@ -88,7 +87,6 @@ export const kernelCommand: Command = {
       logLevel: logLevel as LogLevel,
       // config from flags: issue 3 (permissions and host syscalls)
       clientNetwork: parseDomainList(values["client-network"]),
-
       // config from flags: issue 4 (agents)
 
       // config from flags: issue 5 (messaging)

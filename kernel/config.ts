@@ -60,7 +60,6 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     maxConnections: partial.maxConnections ?? 4096,
     // defaults: issue 3 (permissions and host syscalls)
     clientNetwork: partial.clientNetwork,
-
     // defaults: issue 4 (agents)
 
     // defaults: issue 5 (messaging)

@@ -123,6 +123,43 @@ export class AgentOSClient {
   }
 
   // methods: issue 3 (permissions and host syscalls)
+  /**
+   * EXEC: run `sh -c command` confined as the caller's level allows (bubblewrap for standard
+   * and sandboxed). Resolves with `{success, stdout, stderr, exit_code, timed_out, truncated}`;
+   * `success` is true when the command exited 0 within its time.
+   *
+   * @param command shell command line, e.g. `"ls -la"`
+   * @param options `cwd` (default: the caller's workspace), `timeout` in seconds (default 30,
+   *   capped by `max_exec_time_ms`), extra `env` variables, `stdin` text
+   * @example
+   * const r = await os.exec("echo hi", { timeout: 5 });
+   * if (!isKernelError(r)) console.log(r.stdout);
+   */
+  exec(
+    command: string,
+    options: Omit<RequestFor<"EXEC">, "command"> = {},
+  ): Promise<Result<ResponseFor<"EXEC">>> {
+    return this.request("EXEC", { ...options, command });
+  }
+
+  /**
+   * HTTP: one request to a host the caller's `network` allowlist names; redirects are followed
+   * and re-checked hop by hop. Resolves with `{success, status_code, headers, body,
+   * body_encoding, truncated, url}`; `body` is base64 when `body_encoding` is `"base64"`.
+   *
+   * @param url absolute http:// or https:// URL
+   * @param options `method` (default GET), `headers`, `body` (with `body_encoding`), `timeout`
+   *   in seconds (default 30; expiry answers code `TIMEOUT`)
+   * @example
+   * const r = await os.http("https://api.example.com/data");
+   * if (!isKernelError(r)) console.log(r.status_code, r.body);
+   */
+  http(
+    url: string,
+    options: Omit<RequestFor<"HTTP">, "url"> = {},
+  ): Promise<Result<ResponseFor<"HTTP">>> {
+    return this.request("HTTP", { ...options, url });
+  }
 
   // methods: issue 4 (agents)
 

@@ -87,7 +87,11 @@ export function commandWords(command: string): string[] {
 }
 
 /** Refuse `command` if the allowlist does not name it or the blocklist does. */
-export function checkCommand(command: string, allowed: readonly string[], blocked: readonly string[]) {
+export function checkCommand(
+  command: string,
+  allowed: readonly string[],
+  blocked: readonly string[],
+) {
   const words = commandWords(command);
   for (const word of words) {
     if (blocked.includes(word)) {
@@ -173,7 +177,10 @@ export async function execCommand(
         kernel.layout.workspacesDir, // every other identity's workspace
       ]),
     ]);
-    argv = [bwrap, ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, env, command: shell })];
+    argv = [
+      bwrap,
+      ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, env, command: shell }),
+    ];
     ownGroup = false; // bwrap's PID namespace ends every process when bwrap is killed
   } else {
     const setsid = await (setsidPath ??= which("setsid"));
@@ -191,7 +198,10 @@ export async function execCommand(
     ownGroup,
   });
   if (result.aborted && !result.timedOut) {
-    throw new SyscallError("ERROR", "EXEC was cancelled: the connection closed or the kernel is stopping");
+    throw new SyscallError(
+      "ERROR",
+      "EXEC was cancelled: the connection closed or the kernel is stopping",
+    );
   }
   const decoder = new TextDecoder(); // lossy: invalid UTF-8 becomes U+FFFD
   const fitted = fitPair(

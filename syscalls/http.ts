@@ -255,16 +255,29 @@ export async function httpRequest(
   } catch (err) {
     if (err instanceof SyscallError) throw err;
     if (timer.aborted) {
-      throw new SyscallError("TIMEOUT", `HTTP: no complete answer from ${url.host} within ${timeoutMs} ms`);
+      throw new SyscallError(
+        "TIMEOUT",
+        `HTTP: no complete answer from ${url.host} within ${timeoutMs} ms`,
+      );
     }
     if (ctx.signal.aborted) {
-      throw new SyscallError("ERROR", "HTTP was cancelled: the connection closed or the kernel is stopping");
+      throw new SyscallError(
+        "ERROR",
+        "HTTP was cancelled: the connection closed or the kernel is stopping",
+      );
     }
-    throw new SyscallError("ERROR", `HTTP: request to ${url.host} failed: ${(err as Error).message}`);
+    throw new SyscallError(
+      "ERROR",
+      `HTTP: request to ${url.host} failed: ${(err as Error).message}`,
+    );
   }
 }
 
-async function buildResponse(response: Response, url: URL, redirects: number): Promise<HttpResponse> {
+async function buildResponse(
+  response: Response,
+  url: URL,
+  redirects: number,
+): Promise<HttpResponse> {
   const read = await readCapped(response.body, MAX_PAYLOAD);
   const base: HttpResponse = {
     success: response.status >= 200 && response.status < 300,

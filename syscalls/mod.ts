@@ -25,7 +25,6 @@ export const syscalls = {
   // syscalls: issue 3 (permissions and host syscalls)
   EXEC: exec,
   HTTP: http,
-
   // syscalls: issue 4 (agents)
 
   // syscalls: issue 5 (messaging)
