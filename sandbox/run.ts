@@ -22,10 +22,10 @@ export interface RunOptions {
   /** Bytes kept per stream; the rest is read and dropped. */
   maxBytes: number;
   /**
-   * True if the program leads its own process group (it is `setsid …`): the whole group is
-   * killed on timeout, and after the program exits whatever it left running in the group is too.
+   * How to end the program and its descendants on timeout or abort. With `group`, whatever the
+   * program left running in its group is also killed once it exits.
    */
-  ownGroup: boolean;
+  killMode: KillMode;
 }
 
 /** What happened. */
@@ -83,12 +83,27 @@ function trySignal(pid: number, signal: Deno.Signal): void {
 }
 
 /**
- * SIGKILL the process group led by `pid` (the program runs in its own session), `pid` itself,
- * and every descendant found in /proc (for whatever left the group).
+ * How a running program and everything it started is ended:
+ * - `group`: it leads its own process group (`setsid`): SIGKILL the group, at once;
+ * - `namespace`: it is bubblewrap with its own PID namespace: SIGKILL it, and the kernel ends
+ *   every process in the namespace;
+ * - `tree`: neither: find its descendants in /proc first, then SIGKILL them all.
  */
-export async function killTree(pid: number, ownGroup: boolean): Promise<void> {
+export type KillMode = "group" | "namespace" | "tree";
+
+/** End `pid` and everything it started, as `mode` says. */
+export async function killTree(pid: number, mode: KillMode): Promise<void> {
+  if (mode === "group") {
+    // Synchronous, so that it is done even if the kernel exits right after (shutdown).
+    trySignal(-pid, "SIGKILL");
+    trySignal(pid, "SIGKILL");
+    return;
+  }
+  if (mode === "namespace") {
+    trySignal(pid, "SIGKILL");
+    return;
+  }
   const found = await descendants(pid);
-  if (ownGroup) trySignal(-pid, "SIGKILL");
   trySignal(pid, "SIGKILL");
   for (const p of found) trySignal(p, "SIGKILL");
 }
@@ -152,7 +167,7 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
   let aborted = false;
   let killing: Promise<void> | null = null;
   let exited = false;
-  const kill = () => killing ??= exited ? Promise.resolve() : killTree(child.pid, options.ownGroup);
+  const kill = () => killing ??= exited ? Promise.resolve() : killTree(child.pid, options.killMode);
 
   let releaseStop!: () => void;
   const stopReading = new Promise<void>((r) => releaseStop = r);
@@ -189,7 +204,7 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
   // The program has exited: end whatever it left behind in its process group, so that no
   // leftover keeps running or holds the output pipes open. (The pid cannot have been reused as
   // a group id while members of that group live.)
-  if (options.ownGroup) trySignal(-child.pid, "SIGKILL");
+  if (options.killMode === "group") trySignal(-child.pid, "SIGKILL");
   // Leftovers that escaped every kill must not keep EXEC waiting past its deadline.
   const rest = setTimeout(
     releaseStop,

@@ -24,7 +24,7 @@ import {
   DEFAULT_PATH,
   which,
 } from "../sandbox/bwrap.ts";
-import { runProcess } from "../sandbox/run.ts";
+import { type KillMode, runProcess } from "../sandbox/run.ts";
 import { checkPath } from "../sandbox/paths.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
 import { fitPair } from "./fit.ts";
@@ -166,7 +166,7 @@ export async function execCommand(
   const env = { ...baseEnv(identity), ...input.env };
   const shell = ["/bin/sh", "-c", input.command];
   let argv: string[];
-  let ownGroup: boolean;
+  let killMode: KillMode;
   if (bwrap && mode !== "none") {
     await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
     const workspace = await Deno.realPath(identity.workspace);
@@ -181,11 +181,11 @@ export async function execCommand(
       bwrap,
       ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, env, command: shell }),
     ];
-    ownGroup = false; // bwrap's PID namespace ends every process when bwrap is killed
+    killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {
     const setsid = await (setsidPath ??= which("setsid"));
     argv = setsid ? [setsid, ...shell] : shell;
-    ownGroup = setsid !== null;
+    killMode = setsid !== null ? "group" : "tree";
   }
   const result = await runProcess({
     argv,
@@ -195,7 +195,7 @@ export async function execCommand(
     timeoutMs,
     signal: ctx.signal,
     maxBytes: MAX_PAYLOAD,
-    ownGroup,
+    killMode,
   });
   if (result.aborted && !result.timedOut) {
     throw new SyscallError(
