@@ -55,8 +55,6 @@ export interface BwrapPlan {
   hidden: readonly HiddenPath[];
   /** Absolute, resolved working directory inside the sandbox. */
   cwd: string;
-  /** The complete environment of the command (bwrap clears everything else). */
-  env: Readonly<Record<string, string>>;
   /** The command and its arguments, e.g. `["sh", "-c", "ls"]`. */
   command: readonly string[];
 }
@@ -124,12 +122,20 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // The tmpfs over each hidden directory is made read-only last, after the workspace has been
   // bound inside it where needed (remounting earlier would leave no room for the mount point).
   for (const h of hidden) if (h.kind === "dir") args.push("--remount-ro", h.path);
-  args.push("--die-with-parent", "--new-session", "--clearenv");
-  for (const [key, value] of Object.entries(plan.env).sort(([a], [b]) => a < b ? -1 : 1)) {
-    args.push("--setenv", key, value);
-  }
-  args.push("--chdir", plan.cwd, "--", ...plan.command);
+  // The environment is not on this command line (every local user can read a process's
+  // arguments in /proc): bwrap is started with a cleared environment holding exactly the
+  // command's variables (see {@link bwrapEnvironment}), and passes it on unchanged.
+  args.push("--die-with-parent", "--new-session", "--chdir", plan.cwd, "--", ...plan.command);
   return args;
+}
+
+/**
+ * The environment to start bwrap with: exactly `env` (nothing of the kernel's), since bwrap
+ * hands its own environment to the command. Kept apart from {@link bwrapArgs} so that no
+ * value (tokens passed in EXEC's `env`) ever appears in a process's arguments.
+ */
+export function bwrapEnvironment(env: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...env };
 }
 
 /**

@@ -17,6 +17,7 @@ import { permissionDenied, SyscallError } from "../kernel/errors.ts";
 import type { Identity } from "../kernel/identity.ts";
 import {
   bwrapArgs,
+  bwrapEnvironment,
   bwrapStatus,
   bwrapUnavailable,
   classifyPaths,
@@ -179,7 +180,7 @@ export async function execCommand(
     ]);
     argv = [
       bwrap,
-      ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, env, command: shell }),
+      ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, command: shell }),
     ];
     killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {
@@ -190,7 +191,7 @@ export async function execCommand(
   const result = await runProcess({
     argv,
     cwd: bwrap ? undefined : cwd,
-    env: bwrap ? { PATH: DEFAULT_PATH } : env,
+    env: bwrap ? bwrapEnvironment(env) : env,
     stdin: input.stdin === undefined ? undefined : new TextEncoder().encode(input.stdin),
     timeoutMs,
     signal: ctx.signal,

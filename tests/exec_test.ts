@@ -103,6 +103,8 @@ Deno.test("EXEC: every level, allowed and refused", async () => {
 
 Deno.test("EXEC: start log says whether confinement is available", async () => {
   const k = await startKernel();
+  // The line is written during start, possibly just after the socket starts answering.
+  await waitFor(() => Promise.resolve(/kernel listening/.test(k.logs())), 10_000);
   await k.stop();
   assert.match(k.logs(), hasBwrap ? /EXEC confinement available/ : /EXEC confinement UNAVAILABLE/);
 });
