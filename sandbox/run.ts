@@ -74,6 +74,16 @@ export async function descendants(pid: number): Promise<number[]> {
   return out;
 }
 
+/** Direct children of `pid`, read synchronously from /proc (empty if unavailable). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter((s) => s !== "").map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function trySignal(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(pid, signal);
@@ -100,7 +110,11 @@ export async function killTree(pid: number, mode: KillMode): Promise<void> {
     return;
   }
   if (mode === "namespace") {
+    // bwrap's child is the namespace's init: killing it ends the whole namespace. bwrap's
+    // --die-with-parent would do so when bwrap dies, but killing both directly leaves no race.
+    const inner = childrenOf(pid);
     trySignal(pid, "SIGKILL");
+    for (const p of inner) trySignal(p, "SIGKILL");
     return;
   }
   const found = await descendants(pid);

@@ -51,6 +51,17 @@ async function processesWith(marker: string): Promise<number[]> {
   return found;
 }
 
+/** SIGKILL, by pid, whatever of this test's processes (carrying `marker`) is still alive. */
+async function reap(marker: string): Promise<void> {
+  for (const pid of await processesWith(marker)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}
+
 async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -128,8 +139,12 @@ Deno.test("EXEC: the timeout kills the whole process group, grandchildren includ
       assert.equal(r.timed_out, true);
       assert.equal(r.success, false);
       assert.ok(Date.now() - started < 10_000);
-      const left = await waitFor(async () => (await processesWith(m)).length === 0, 3000);
-      assert.ok(left, `${level}: processes survived: ${await processesWith(m)}`);
+      try {
+        const left = await waitFor(async () => (await processesWith(m)).length === 0, 3000);
+        assert.ok(left, `${level}: processes survived: ${await processesWith(m)}`);
+      } finally {
+        await reap(m);
+      }
     });
   }
 });
@@ -152,6 +167,7 @@ Deno.test("EXEC: stopping or killing the kernel ends running commands", async ()
       assert.ok(gone, `${level}/${how}: processes survived the kernel`);
     } finally {
       await k.kill();
+      await reap(m);
     }
   }
 });
