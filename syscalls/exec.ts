@@ -108,6 +108,17 @@ export function checkCommand(
   }
 }
 
+/**
+ * The timeout EXEC applies, in ms: `timeout` seconds (default 30) capped by the identity's
+ * `max_exec_time_ms`; refused if that is 0.
+ */
+export function execTimeoutMs(timeoutS: number | undefined, maxExecTimeMs: number): number {
+  if (maxExecTimeMs <= 0) {
+    throw permissionDenied("max_exec_time_ms is 0 for this identity, so no command may run");
+  }
+  return Math.min(Math.ceil((timeoutS ?? DEFAULT_EXEC_TIMEOUT_S) * 1000), maxExecTimeMs);
+}
+
 let setsidPath: Promise<string | null> | null = null;
 
 /** The minimal environment of an EXEC'd command before the caller's `env` is merged on. */
@@ -149,13 +160,7 @@ export async function execCommand(
     throw permissionDenied(`level ${perms.level} may not run commands`);
   }
   checkCommand(input.command, perms.exec, perms.blocked_commands);
-  if (perms.max_exec_time_ms <= 0) {
-    throw permissionDenied("max_exec_time_ms is 0 for this identity, so no command may run");
-  }
-  const timeoutMs = Math.min(
-    Math.ceil((input.timeout ?? DEFAULT_EXEC_TIMEOUT_S) * 1000),
-    perms.max_exec_time_ms,
-  );
+  const timeoutMs = execTimeoutMs(input.timeout, perms.max_exec_time_ms);
   // Confinement must be available before anything else is looked at: fail closed.
   let bwrap: string | null = null;
   if (mode !== "none") {

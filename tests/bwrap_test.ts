@@ -11,7 +11,7 @@ import {
   isWithin,
 } from "../sandbox/bwrap.ts";
 import { defaultPermissions, type Level } from "../sandbox/permissions.ts";
-import { checkCommand, commandWords } from "../syscalls/exec.ts";
+import { checkCommand, commandWords, execTimeoutMs } from "../syscalls/exec.ts";
 import {
   explicitlyAllowed,
   forbiddenAddress,
@@ -239,4 +239,15 @@ Deno.test("decodeUtf8: text, binary, and a sequence cut at the end", () => {
   const cut = new TextEncoder().encode("ab😀").subarray(0, 4);
   assert.equal(decodeUtf8(cut), null);
   assert.equal(decodeUtf8(cut, true), "ab");
+});
+
+Deno.test("execTimeoutMs: default 30 s, capped by max_exec_time_ms, 0 refuses", () => {
+  assert.equal(execTimeoutMs(undefined, 600_000), 30_000);
+  assert.equal(execTimeoutMs(1.5, 600_000), 1_500);
+  assert.equal(execTimeoutMs(3600, 120_000), 120_000);
+  assert.equal(execTimeoutMs(undefined, 10_000), 10_000);
+  assert.throws(
+    () => execTimeoutMs(1, 0),
+    (e) => e instanceof SyscallError && e.code === "PERMISSION_DENIED",
+  );
 });
