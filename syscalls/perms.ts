@@ -57,6 +57,11 @@ export interface SetPermsResponse {
   enforcement: Enforcement;
   /** The same, as a sentence. */
   note: string;
+  /**
+   * Descendants of the target whose records were narrowed so that none stays above its
+   * spawner's (no escalation, ever): their ids.
+   */
+  narrowed: number[];
 }
 
 /** Find `id`, or throw NOT_FOUND. */
@@ -172,6 +177,43 @@ function minNullable(a: number | null, b: number | null): number | null {
   return Math.min(a, b);
 }
 
+/**
+ * After `top`'s record changed, narrow every descendant whose record is no longer within its
+ * parent's (top-down, so each is narrowed against its already-narrowed parent). Returns the
+ * ids of the identities changed.
+ */
+export function narrowDescendants(kernel: Kernel, top: Identity): number[] {
+  const changed: number[] = [];
+  const children = new Map<number, Identity[]>();
+  for (const identity of kernel.identities.all()) {
+    if (identity.parentId === null) continue;
+    const list = children.get(identity.parentId) ?? [];
+    list.push(identity);
+    children.set(identity.parentId, list);
+  }
+  const queue: Identity[] = [top];
+  const seen = new Set<number>([top.id]);
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const child of children.get(parent.id) ?? []) {
+      if (seen.has(child.id)) continue;
+      seen.add(child.id);
+      if (boundViolations(child.permissions, parent.permissions).length > 0) {
+        const next = meetPermissions(child.permissions, parent.permissions);
+        if (levelRank(next.level) > levelRank(parent.permissions.level)) {
+          next.level = parent.permissions.level;
+        }
+        next.llm.tokens_used = child.permissions.llm.tokens_used;
+        next.llm.calls_made = child.permissions.llm.calls_made;
+        child.permissions = next;
+        changed.push(child.id);
+      }
+      queue.push(child);
+    }
+  }
+  return changed;
+}
+
 /** SET_PERMS: change a record, never above the caller's own. */
 export const setPerms = defineSyscall({
   op: Op.SET_PERMS,
@@ -209,6 +251,7 @@ export const setPerms = defineSyscall({
     record.llm.tokens_used = target.permissions.llm.tokens_used;
     record.llm.calls_made = target.permissions.llm.calls_made;
     target.permissions = record;
+    const narrowed = narrowDescendants(ctx.kernel, target);
     const agent = target.kind === "agent";
     ctx.kernel.log.info("permissions changed", {
       by: caller.id,
@@ -219,6 +262,7 @@ export const setPerms = defineSyscall({
       success: true,
       agent_id: target.id,
       permissions: clonePermissions(record),
+      narrowed,
       enforcement: agent ? "kernel-checks-only until restart" : "kernel-checks",
       note: agent
         ? "The kernel checks every syscall of this agent against the new record from now on. The Deno flags of the running process are not changed: until it restarts, what the agent does directly (not through syscalls) is governed by the flags it was started with."

@@ -12,7 +12,7 @@ import { allSyscalls } from "../syscalls/mod.ts";
 import { buildDispatchTable } from "../syscalls/registry.ts";
 import { HEADER_LEN, Op } from "../kernel/protocol.ts";
 import type { Identity } from "../kernel/identity.ts";
-import { type Level, LEVELS } from "../sandbox/permissions.ts";
+import { type Level, LEVELS, withinBounds } from "../sandbox/permissions.ts";
 import type { AgentOSClient } from "../sdk/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -395,6 +395,8 @@ Deno.test("SET_PERMS / GET_PERMS descendant rules", async (t) => {
       assert.equal(r.enforcement, "kernel-checks-only until restart");
       const r2 = await call(child, "SET_PERMS", { level: "minimal" });
       assert.equal(r2.success, true);
+      assert.deepEqual(r2.narrowed, [grandchild.id], "its standard child was narrowed with it");
+      assert.equal(grandchild.permissions.level, "minimal");
       await denied(() => call(child, "SET_PERMS", { level: "readonly" }), /above/);
     });
     await t.step("an unrestricted caller may set anyone, up to its own level", async () => {
@@ -408,6 +410,22 @@ Deno.test("SET_PERMS / GET_PERMS descendant rules", async (t) => {
         permissions: { filesystem: { blocked: [] } },
       });
       assert.equal(r3.success, false, "not even unrestricted may drop the kernel's blocked paths");
+    });
+    await t.step("lowering an identity narrows its descendants to stay within it", async () => {
+      assert.equal(child.permissions.level, "unrestricted");
+      assert.equal(
+        (await call(root, "SET_PERMS", { agent_id: grandchild.id, level: "standard" })).success,
+        true,
+      );
+      const r = await call(root, "SET_PERMS", { agent_id: parent.id, level: "readonly" });
+      assert.equal(r.success, true, JSON.stringify(r));
+      assert.deepEqual((r.narrowed as number[]).sort(), [child.id, grandchild.id].sort());
+      assert.equal(child.permissions.level, "readonly");
+      assert.equal(child.permissions.can_write, false);
+      assert.equal(grandchild.permissions.level, "readonly");
+      assert.ok(withinBounds(child.permissions, parent.permissions));
+      assert.ok(withinBounds(grandchild.permissions, child.permissions));
+      assert.equal(stranger.permissions.level, "standard", "others are untouched");
     });
     await t.step("GET_PERMS: own, ancestors and unrestricted only", async () => {
       const own = await call(stranger, "GET_PERMS", {});
