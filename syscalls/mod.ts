@@ -7,6 +7,8 @@ import type { Syscall } from "./registry.ts";
 import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { getPerms, setPerms } from "./perms.ts";
+import { read, write } from "./fs.ts";
 import { exec } from "./exec.ts";
 import { http } from "./http.ts";
 
@@ -23,6 +25,10 @@ export const syscalls = {
   KERNEL_STATUS: kernelStatus,
   SHUTDOWN: shutdown,
   // syscalls: issue 3 (permissions and host syscalls)
+  GET_PERMS: getPerms,
+  SET_PERMS: setPerms,
+  READ: read,
+  WRITE: write,
   EXEC: exec,
   HTTP: http,
   // syscalls: issue 4 (agents)

@@ -194,6 +194,18 @@ Deno.test("checkPath", async (t) => {
       const min = f.identity("minimal");
       await rejects(checkPath(min, "a.txt", "read"), "PERMISSION_DENIED");
     });
+    await t.step("openVerified accepts a file replaced by rename after the open", async () => {
+      await Deno.writeTextFile(join(ws, "r.txt"), "old");
+      const checked = await checkPath(sandboxed, "r.txt", "read");
+      const h = await openVerified(checked, O.O_RDONLY);
+      await h.close();
+      await Deno.writeTextFile(join(ws, "r2.txt"), "new");
+      const held = await openVerified(checked, O.O_RDONLY);
+      await Deno.rename(join(ws, "r2.txt"), join(ws, "r.txt"));
+      const { verifyOpened } = await import("../sandbox/paths.ts");
+      assert.ok(await verifyOpened(held, checked), "the unlinked file was the checked one");
+      await held.close();
+    });
     await t.step("openVerified refuses a symlink swapped in after the check", async () => {
       const checked = await checkPath(sandboxed, "a.txt", "read");
       const h = await openVerified(checked, O.O_RDONLY);
