@@ -386,3 +386,44 @@ Deno.test("EXEC: invalid payloads are refused with INVALID_MSG", async () => {
     }
   });
 });
+
+Deno.test({
+  name: "EXEC follows a record changed by SET_PERMS: allowlist, time cap, extra blocked path",
+  ignore: !hasBwrap,
+  async fn() {
+    const secretDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-blocked" });
+    await Deno.writeTextFile(join(secretDir, "data.txt"), "TOP-SECRET");
+    try {
+      await withKernel("standard", async (k) => {
+        const c = await k.client();
+        // Positive control: readable before it is blocked.
+        const before = await c.exec(`cat ${secretDir}/data.txt`);
+        assert.ok(!isKernelError(before) && before.stdout === "TOP-SECRET");
+        const perms = await c.getPermissions();
+        assert.ok(!isKernelError(perms));
+        const set = await c.setPermissions({
+          permissions: {
+            exec: ["echo", "cat", "sleep"],
+            max_exec_time_ms: 700,
+            filesystem: { blocked: [...perms.permissions.filesystem.blocked, secretDir] },
+          },
+        });
+        assert.ok(!isKernelError(set), JSON.stringify(set));
+        const echo = await c.exec("echo allowed");
+        assert.ok(!isKernelError(echo) && echo.stdout === "allowed\n");
+        const ls = await c.exec("ls /");
+        assert.ok(isKernelError(ls) && ls.code === "PERMISSION_DENIED", JSON.stringify(ls));
+        assert.match(ls.error, /"ls" is not in the exec allowlist/);
+        const t0 = Date.now();
+        const slow = await c.exec("sleep 5", { timeout: 30 });
+        assert.ok(!isKernelError(slow) && slow.timed_out, JSON.stringify(slow));
+        assert.ok(Date.now() - t0 < 4000, "the record's max_exec_time_ms caps the timeout");
+        const hidden = await c.exec(`cat ${secretDir}/data.txt`);
+        assert.ok(!isKernelError(hidden));
+        assert.doesNotMatch(hidden.stdout, /TOP-SECRET/);
+      });
+    } finally {
+      await Deno.remove(secretDir, { recursive: true });
+    }
+  },
+});

@@ -267,3 +267,20 @@ Deno.test("HTTP: bodies — huge capped, binary as base64, methods, timeout, bad
     await server.shutdown();
   }
 });
+
+Deno.test("HTTP follows a network allowlist narrowed by SET_PERMS", async () => {
+  const { server, base } = serve();
+  try {
+    await withKernel(["--client-level", "standard"], async (k) => {
+      const c = await k.client();
+      const before = await c.http(`${base}/hello`);
+      assert.ok(!isKernelError(before) && before.body === "hello");
+      const set = await c.setPermissions({ permissions: { network: ["*.example.com"] } });
+      assert.ok(!isKernelError(set), JSON.stringify(set));
+      const after = await c.http(`${base}/hello`);
+      assert.ok(isKernelError(after) && after.code === "PERMISSION_DENIED", JSON.stringify(after));
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
