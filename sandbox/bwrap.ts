@@ -159,6 +159,33 @@ export async function classifyPaths(paths: readonly string[]): Promise<HiddenPat
   return [...out.values()];
 }
 
+/**
+ * Sockets and runtime directories hidden from every bubblewrap sandbox on top of the blocked
+ * paths: a Unix socket stays connectable on a read-only mount, and these hand out the user's
+ * credentials (ssh-agent, gpg-agent, D-Bus session, keyrings) or root (container runtimes).
+ * `env` is the kernel's environment; paths that do not exist are skipped later.
+ */
+export function ambientSecretPaths(
+  env: { SSH_AUTH_SOCK?: string; XDG_RUNTIME_DIR?: string },
+  uid: number | null,
+): string[] {
+  const out = [
+    "/run/user", // per-user runtime dirs: D-Bus session, systemd, keyrings, gpg-agent, podman
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd",
+    "/run/podman",
+    "/run/dbus",
+    "/var/run/dbus",
+    "/run/snapd.socket",
+    "/run/snapd-snap.socket",
+  ];
+  if (uid !== null) out.push(`/run/user/${uid}`);
+  if (env.XDG_RUNTIME_DIR) out.push(env.XDG_RUNTIME_DIR);
+  if (env.SSH_AUTH_SOCK) out.push(env.SSH_AUTH_SOCK);
+  return out.filter((p) => isAbsolute(p));
+}
+
 /** Find `name` on PATH (as the kernel sees it); null if absent. */
 export async function which(name: string): Promise<string | null> {
   const path = Deno.env.get("PATH") || DEFAULT_PATH;

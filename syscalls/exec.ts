@@ -16,6 +16,7 @@ import { MAX_PAYLOAD, Op } from "../kernel/protocol.ts";
 import { permissionDenied, SyscallError } from "../kernel/errors.ts";
 import type { Identity } from "../kernel/identity.ts";
 import {
+  ambientSecretPaths,
   bwrapArgs,
   bwrapEnvironment,
   bwrapStatus,
@@ -181,6 +182,13 @@ export async function execCommand(
         ...perms.filesystem.blocked,
         ...kernel.blockedPaths(),
         kernel.layout.workspacesDir, // every other identity's workspace
+        ...ambientSecretPaths(
+          {
+            SSH_AUTH_SOCK: Deno.env.get("SSH_AUTH_SOCK"),
+            XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR"),
+          },
+          Deno.uid(),
+        ),
       ]),
     ]);
     argv = [

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  ambientSecretPaths,
   bwrapArgs,
   bwrapEnvironment,
   type BwrapPlan,
@@ -249,5 +250,18 @@ Deno.test("execTimeoutMs: default 30 s, capped by max_exec_time_ms, 0 refuses", 
   assert.throws(
     () => execTimeoutMs(1, 0),
     (e) => e instanceof SyscallError && e.code === "PERMISSION_DENIED",
+  );
+});
+
+Deno.test("ambientSecretPaths: agent sockets, runtime dirs and container sockets", () => {
+  const paths = ambientSecretPaths(
+    { SSH_AUTH_SOCK: "/tmp/ssh-x/agent.1", XDG_RUNTIME_DIR: "/run/user/1000" },
+    1000,
+  );
+  for (const p of ["/tmp/ssh-x/agent.1", "/run/user/1000", "/run/user", "/var/run/docker.sock"]) {
+    assert.ok(paths.includes(p), p);
+  }
+  assert.ok(
+    !ambientSecretPaths({ SSH_AUTH_SOCK: "relative/sock" }, null).includes("relative/sock"),
   );
 });

@@ -427,3 +427,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "EXEC standard and sandboxed: the user's ssh-agent socket is hidden",
+  ignore: !hasBwrap,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-agent" });
+    const sock = join(dir, "agent.sock");
+    const listener = Deno.listen({ transport: "unix", path: sock });
+    const probe = `test -S ${sock} && echo socket || echo hidden`;
+    try {
+      for (const level of ["unrestricted", "standard", "sandboxed"]) {
+        await withKernel(level, async (k) => {
+          const r = await (await k.client()).exec(probe);
+          assert.ok(!isKernelError(r), JSON.stringify(r));
+          // unrestricted is the positive control: the socket is really there.
+          assert.equal(r.stdout, level === "unrestricted" ? "socket\n" : "hidden\n", level);
+        }, { env: { SSH_AUTH_SOCK: sock } });
+      }
+    } finally {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
