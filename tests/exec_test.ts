@@ -451,3 +451,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("EXEC without setsid on PATH still kills grandchildren on timeout", async () => {
+  // No setsid (nor anything else) on PATH: the kernel falls back to killing the process tree.
+  await withKernel("unrestricted", async (k) => {
+    const c = await k.client();
+    const m = marker();
+    try {
+      const pending = c.exec(`/bin/sh -c '/bin/sleep ${m} & /bin/sleep ${m}'`, { timeout: 1.5 });
+      assert.ok(
+        await waitFor(async () => (await processesWith(`sleep ${m}`)).length >= 2, 1400),
+        "the sleeps never started",
+      );
+      const r = await pending;
+      assert.ok(!isKernelError(r) && r.timed_out, JSON.stringify(r));
+      const gone = await waitFor(async () => (await processesWith(m)).length === 0, 3000);
+      assert.ok(gone, `processes survived: ${await processesWith(m)}`);
+    } finally {
+      await reap(m);
+    }
+  }, { env: { PATH: "/nonexistent-agentos-path" } });
+});
