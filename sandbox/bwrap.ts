@@ -51,6 +51,12 @@ export interface BwrapPlan {
   permissions: Permissions;
   /** Absolute, resolved workspace of the caller (writable in `sandboxed`). */
   workspace: string;
+  /**
+   * The record's `filesystem.write` roots, resolved, existing directories only. `standard`
+   * binds `/` writable when it is among them, else the filesystem read-only and these writable;
+   * `sandboxed` binds these writable (never `/`). The workspace is writable in any case.
+   */
+  writable?: readonly string[];
   /** Existing blocked paths, already resolved and classified (see {@link classifyPaths}). */
   hidden: readonly HiddenPath[];
   /** Absolute, resolved working directory inside the sandbox. */
@@ -87,6 +93,8 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   const hidden = plan.hidden.filter((h) => h.path !== ws);
   const outer = hidden.filter((h) => !isWithin(h.path, ws));
   const inner = hidden.filter((h) => isWithin(h.path, ws));
+  const writable = plan.writable ?? [];
+  const rootWritable = mode === "standard" && writable.includes("/");
   const args: string[] = [];
   if (mode === "sandboxed") {
     const shareNet = plan.permissions.can_http && plan.permissions.network.length > 0;
@@ -105,7 +113,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     );
   } else {
     args.push(
-      "--bind",
+      rootWritable ? "--bind" : "--ro-bind",
       "/",
       "/",
       "--dev",
@@ -115,6 +123,10 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
       "--unshare-all",
       "--share-net",
     );
+  }
+  // Extra write roots first, so that blocked paths inside them are hidden on top.
+  for (const w of writable) {
+    if (w !== "/" && w !== ws && !isWithin(w, ws)) args.push("--bind", w, w);
   }
   for (const h of outer) args.push(...hideArgs(h));
   args.push("--bind", ws, ws);

@@ -214,6 +214,7 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
   const err = collect(child.stderr, options.maxBytes, stopReading);
   const status = await child.status;
   exited = true;
+  clearTimeout(deadline); // the program ended in time; draining its pipes is bounded below
   await killing;
   // The program has exited: end whatever it left behind in its process group, so that no
   // leftover keeps running or holds the output pipes open. (The pid cannot have been reused as
@@ -226,7 +227,6 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
   );
   const [stdout, stderr] = await Promise.all([out, err, writing]);
   clearTimeout(rest);
-  clearTimeout(deadline);
   releaseStop();
   options.signal.removeEventListener("abort", onAbort);
   return {

@@ -149,6 +149,20 @@ async function resolveCwd(identity: Identity, cwd: string | undefined): Promise<
   return checked;
 }
 
+/** `paths` resolved (symlinks followed), keeping existing directories only. */
+async function existingDirs(paths: readonly string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const p of paths) {
+    try {
+      const real = await Deno.realPath(p);
+      if ((await Deno.stat(real)).isDirectory) out.add(real);
+    } catch {
+      // missing: nothing to bind
+    }
+  }
+  return [...out];
+}
+
 /** Run EXEC for `ctx.identity`. */
 export async function execCommand(
   input: z.output<typeof ExecRequestSchema>,
@@ -191,9 +205,10 @@ export async function execCommand(
         ),
       ]),
     ]);
+    const writable = await existingDirs(perms.filesystem.write);
     argv = [
       bwrap,
-      ...bwrapArgs({ permissions: perms, workspace, hidden, cwd, command: shell }),
+      ...bwrapArgs({ permissions: perms, workspace, writable, hidden, cwd, command: shell }),
     ];
     killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {

@@ -29,6 +29,7 @@ function plan(level: Level, extra: Partial<BwrapPlan> = {}, network?: string[]):
   return {
     permissions: defaultPermissions(level, { workspace: WS, blocked: [], network }),
     workspace: WS,
+    writable: defaultPermissions(level, { workspace: WS, blocked: [], network }).filesystem.write,
     hidden: [],
     cwd: WS,
     command: ["/bin/sh", "-c", "echo hi"],
@@ -263,5 +264,26 @@ Deno.test("ambientSecretPaths: agent sockets, runtime dirs and container sockets
   }
   assert.ok(
     !ambientSecretPaths({ SSH_AUTH_SOCK: "relative/sock" }, null).includes("relative/sock"),
+  );
+});
+
+Deno.test("bwrapArgs: the record's write roots decide what is writable", () => {
+  // standard narrowed to one write root: / read-only, that root writable.
+  const narrowed = bwrapArgs(plan("standard", { writable: ["/data/project"] }));
+  assert.ok(indexOfSeq(narrowed, "--ro-bind", "/", "/") >= 0);
+  assert.equal(indexOfSeq(narrowed, "--bind", "/", "/"), -1);
+  assert.ok(indexOfSeq(narrowed, "--bind", "/data/project", "/data/project") >= 0);
+  // sandboxed never binds / writable, even if its record says so; extra roots are bound.
+  const sbx = bwrapArgs(plan("sandboxed", { writable: ["/", "/data/out", WS] }));
+  assert.equal(indexOfSeq(sbx, "--bind", "/", "/"), -1);
+  assert.ok(indexOfSeq(sbx, "--bind", "/data/out", "/data/out") >= 0);
+  assert.equal(sbx.filter((a) => a === WS).length, 3, "workspace bound once (+ --chdir)");
+  // A blocked path inside a write root is hidden after the root is bound.
+  const hid = bwrapArgs(plan("standard", {
+    writable: ["/data"],
+    hidden: [{ path: "/data/secret", kind: "dir" }],
+  }));
+  assert.ok(
+    indexOfSeq(hid, "--tmpfs", "/data/secret") > indexOfSeq(hid, "--bind", "/data", "/data"),
   );
 });

@@ -392,6 +392,7 @@ Deno.test({
   ignore: !hasBwrap,
   async fn() {
     const secretDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-blocked" });
+    const writeDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-write" });
     await Deno.writeTextFile(join(secretDir, "data.txt"), "TOP-SECRET");
     try {
       await withKernel("standard", async (k) => {
@@ -421,9 +422,24 @@ Deno.test({
         const hidden = await c.exec(`cat ${secretDir}/data.txt`);
         assert.ok(!isKernelError(hidden));
         assert.doesNotMatch(hidden.stdout, /TOP-SECRET/);
+        // Write roots narrowed to the workspace: the rest of the filesystem turns read-only.
+        const outside = join(writeDir, "x.txt");
+        const w1 = await c.exec(`echo one > ${outside}`);
+        assert.ok(!isKernelError(w1) && w1.success, JSON.stringify(w1));
+        const narrowed = await c.setPermissions({
+          permissions: { filesystem: { write: [join(k.stateDir, "workspaces")] } },
+        });
+        assert.ok(!isKernelError(narrowed), JSON.stringify(narrowed));
+        const w2 = await c.exec(`echo two > ${outside}`);
+        assert.ok(!isKernelError(w2) && !w2.success, JSON.stringify(w2));
+        assert.match(w2.stderr, /Read-only file system/);
+        assert.equal(await Deno.readTextFile(outside), "one\n");
+        const w3 = await c.exec("echo three > in-workspace.txt && cat in-workspace.txt");
+        assert.ok(!isKernelError(w3) && w3.stdout === "three\n", JSON.stringify(w3));
       });
     } finally {
       await Deno.remove(secretDir, { recursive: true });
+      await Deno.remove(writeDir, { recursive: true });
     }
   },
 });
