@@ -7,6 +7,7 @@ import { kernelCommand } from "./cli/kernel.ts";
 import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { permsCommand } from "./cli/perms.ts";
 
 // imports: issue 4 (agents)
 
@@ -22,7 +23,7 @@ export const commands: readonly Command[] = [
   stopCommand,
   callCommand,
   // commands: issue 3 (permissions and host syscalls)
-
+  permsCommand,
   // commands: issue 4 (agents)
 
   // commands: issue 5 (messaging)

@@ -23,6 +23,8 @@ export interface KernelConfig {
   maxConnections: number;
 
   // config: issue 3 (permissions and host syscalls)
+  /** Domains granted to main-socket clients (`--client-network`); undefined: the level's default. */
+  clientNetwork?: string[];
 
   // config: issue 4 (agents)
 
@@ -57,7 +59,7 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     frameTimeoutMs: partial.frameTimeoutMs ?? 10_000,
     maxConnections: partial.maxConnections ?? 4096,
     // defaults: issue 3 (permissions and host syscalls)
-
+    clientNetwork: partial.clientNetwork,
     // defaults: issue 4 (agents)
 
     // defaults: issue 5 (messaging)

@@ -15,6 +15,7 @@ import { probeSocket } from "./probe.ts";
 import type { Syscall } from "../syscalls/registry.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { logExecConfinement } from "../sandbox/bwrap.ts";
 
 // imports: issue 4 (agents)
 
@@ -139,10 +140,16 @@ export class Kernel {
     await this.#claimSocket();
     this.server.listen(
       this.config.socket,
-      () => this.identities.create({ kind: "client", level: this.config.clientLevel }),
+      () =>
+        this.identities.create({
+          kind: "client",
+          level: this.config.clientLevel,
+          network: this.config.clientNetwork,
+        }),
       true,
     );
     // start services: issue 3 (permissions and host syscalls)
+    await logExecConfinement(this.log);
 
     // start services: issue 4 (agents)
 
