@@ -384,26 +384,7 @@ export async function openVerified(
   try {
     handle = await fsp.open(path, flags | O.O_NOFOLLOW, mode);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ELOOP") {
-      throw new SyscallError(
-        "PERMISSION_DENIED",
-        `Permission denied: ${shown} became a symbolic link after it was checked`,
-      );
-    }
-    if (code === "EEXIST") throw new SyscallError("ERROR", `${shown} already exists`);
-    if (code === "ENOENT") throw new SyscallError("NOT_FOUND", `${shown}: no such file`);
-    if (code === "EACCES" || code === "EPERM") {
-      throw new SyscallError(
-        "PERMISSION_DENIED",
-        `Permission denied: the operating system refused to open ${shown}`,
-      );
-    }
-    if (code === "EISDIR") throw new SyscallError("INVALID_MSG", `${shown} is a directory`);
-    if (code === "ENXIO") {
-      throw new SyscallError("INVALID_MSG", `${shown} is not a regular file`);
-    }
-    throw new SyscallError("ERROR", `cannot open ${shown}: ${(err as Error).message}`);
+    throw openError(err, shown);
   }
   if (!(await verifyOpened(handle, path))) {
     await handle.close().catch(() => {});
@@ -413,6 +394,114 @@ export async function openVerified(
     );
   }
   return handle;
+}
+
+/** Map a failed `open`/`mkdir` of `shown` to a {@link SyscallError}. */
+function openError(err: unknown, shown: string): SyscallError {
+  const code = (err as { code?: string }).code;
+  if (code === "ELOOP" || code === "ENOTDIR") {
+    return new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: ${shown} became a symbolic link after it was checked`,
+    );
+  }
+  if (code === "EEXIST") return new SyscallError("ERROR", `${shown} already exists`);
+  if (code === "ENOENT") return new SyscallError("NOT_FOUND", `${shown}: no such file`);
+  if (code === "EACCES" || code === "EPERM") {
+    return new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: the operating system refused to open ${shown}`,
+    );
+  }
+  if (code === "EISDIR") return new SyscallError("INVALID_MSG", `${shown} is a directory`);
+  if (code === "ENXIO") return new SyscallError("INVALID_MSG", `${shown} is not a regular file`);
+  return new SyscallError("ERROR", `cannot open ${shown}: ${(err as Error)?.message ?? err}`);
+}
+
+/**
+ * A directory held open and verified to be a checked real path. Entries are reached through
+ * `/proc/self/fd/<fd>/<name>` (the `openat(2)` of this runtime), so once the directory is
+ * verified, swapping any component of its path for a symlink changes nothing: every file is
+ * created, opened, renamed or linked inside this very directory. Without `/proc`, entries are
+ * reached by path and each opened file is verified instead.
+ */
+export class VerifiedDir {
+  private constructor(
+    /** The directory's real path (as checked). */
+    readonly path: string,
+    private readonly handle: fsp.FileHandle,
+    private readonly viaProc: boolean,
+  ) {}
+
+  /** Open real directory path `path` and verify it is what was checked. */
+  static async open(path: string, shown = path): Promise<VerifiedDir> {
+    const handle = await openVerified(path, O.O_RDONLY | O.O_DIRECTORY, 0, shown);
+    return new VerifiedDir(path, handle, await hasProcFd());
+  }
+
+  /** A path that reaches entry `name` of this exact directory. */
+  entry(name: string): string {
+    if (name === "" || name === "." || name === ".." || name.includes("/")) {
+      throw new SyscallError("INVALID_MSG", `"${name}" is not a file name`);
+    }
+    return this.viaProc
+      ? `/proc/self/fd/${this.handle.fd}/${name}`
+      : `${this.path === "/" ? "" : this.path}/${name}`;
+  }
+
+  /** Open entry `name` with `flags` (O_NOFOLLOW added: a symlink there is refused). */
+  async openEntry(
+    name: string,
+    flags: number,
+    mode = 0o666,
+    shown = name,
+  ): Promise<fsp.FileHandle> {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.entry(name), flags | O.O_NOFOLLOW, mode);
+    } catch (err) {
+      throw openError(err, shown);
+    }
+    if (!this.viaProc) {
+      const expected = `${this.path === "/" ? "" : this.path}/${name}`;
+      if (!(await verifyOpened(handle, expected))) {
+        await handle.close().catch(() => {});
+        throw new SyscallError(
+          "PERMISSION_DENIED",
+          `Permission denied: ${shown} changed between the permission check and the open`,
+        );
+      }
+    }
+    return handle;
+  }
+
+  /** Create (if missing) and open subdirectory `name`; refused if a non-directory is there. */
+  async mkdirEntry(name: string, shown = name): Promise<VerifiedDir> {
+    try {
+      await Deno.mkdir(this.entry(name), { mode: 0o777 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw openError(err, shown);
+    }
+    const child = `${this.path === "/" ? "" : this.path}/${name}`;
+    if (!this.viaProc) return await VerifiedDir.open(child, shown);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.entry(name), O.O_RDONLY | O.O_DIRECTORY | O.O_NOFOLLOW);
+    } catch (err) {
+      throw openError(err, shown);
+    }
+    return new VerifiedDir(child, handle, true);
+  }
+
+  /** fsync the directory (makes a rename or link in it durable); best effort. */
+  async sync(): Promise<void> {
+    await this.handle.sync().catch(() => {});
+  }
+
+  /** Close the directory handle. */
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => {});
+  }
 }
 
 /** The directory part and the name of a real path. */

@@ -342,3 +342,52 @@ Deno.test("concurrent writers to one file never produce a torn file", async () =
     await teardown(e);
   }
 });
+
+Deno.test("a directory swapped for a symlink during READ/WRITE never leaks or escapes", async () => {
+  const e = await setup();
+  try {
+    const { c, ws } = await clientAt(e, "sandboxed");
+    const secretDir = join(e.outside, "secret-dir");
+    await Deno.mkdir(secretDir);
+    await Deno.writeTextFile(join(secretDir, "f"), "OUTSIDE-SECRET");
+    await Deno.mkdir(join(ws, "d"));
+    await Deno.writeTextFile(join(ws, "d", "f"), "public");
+    let stop = false;
+    let swaps = 0;
+    const swapper = (async () => {
+      while (!stop) {
+        await Deno.rename(join(ws, "d"), join(ws, "d.real"));
+        await Deno.symlink(secretDir, join(ws, "d"));
+        await new Promise((r) => setTimeout(r, 0));
+        await Deno.remove(join(ws, "d"));
+        await Deno.rename(join(ws, "d.real"), join(ws, "d"));
+        swaps++;
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    })();
+    const outcomes = new Map<string, number>();
+    const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    try {
+      for (let i = 0; i < 300; i++) {
+        const [r, w] = await Promise.all([
+          c.readFile("d/f"),
+          c.writeFile("d/f", "public", { mode: i % 2 ? "write" : "append" }),
+        ]);
+        assert.doesNotMatch(JSON.stringify(r), /OUTSIDE-SECRET/, "the secret never leaks");
+        count(r.success ? "read ok" : `read ${(r as { code: string }).code}`);
+        count(w.success ? "write ok" : `write ${(w as { code: string }).code}`);
+      }
+    } finally {
+      stop = true;
+      await swapper;
+    }
+    assert.equal(await Deno.readTextFile(join(secretDir, "f")), "OUTSIDE-SECRET");
+    const names = [];
+    for await (const entry of Deno.readDir(secretDir)) names.push(entry.name);
+    assert.deepEqual(names, ["f"], "nothing was written into the outside directory");
+    assert.ok(swaps > 10, `swapped ${swaps} times`);
+    console.log("outcomes under swapping:", Object.fromEntries(outcomes), "swaps:", swaps);
+  } finally {
+    await teardown(e);
+  }
+});
