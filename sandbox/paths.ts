@@ -171,12 +171,28 @@ export async function realish(path: string): Promise<string> {
   }
 }
 
-/** Every blocked root for `identity`, both as written and resolved. */
-async function blockedRoots(identity: Identity, extra: readonly string[]): Promise<string[]> {
+/**
+ * Every blocked root for `identity` (its record's `filesystem.blocked`, `extra`, and
+ * {@link ALWAYS_BLOCKED}), both as written and resolved. Other identities' workspaces are not
+ * in this list: see {@link workspaceRoots}.
+ */
+export async function blockedRoots(
+  identity: Identity,
+  extra: readonly string[],
+): Promise<string[]> {
   const listed = [...identity.permissions.filesystem.blocked, ...extra, ...ALWAYS_BLOCKED]
     .filter((p) => p.startsWith("/"));
   const resolved = await Promise.all(listed.map(realish));
   return [...new Set([...listed.map(tidy), ...resolved])];
+}
+
+/**
+ * The workspaces directory (every identity's workspace lives in it; all of it but `own` is
+ * blocked for `identity`) and the identity's own workspace.
+ */
+export function workspaceRoots(identity: Identity): { workspacesDir: string; own: string } {
+  const own = tidy(identity.workspace);
+  return { workspacesDir: dirname(own), own };
 }
 
 /** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
