@@ -172,6 +172,18 @@ export async function realish(path: string): Promise<string> {
 }
 
 /**
+ * Resolve an allowed root: its parent directories are resolved, its last component is not
+ * followed. A root that is (or has been replaced by) a symlink therefore grants nothing
+ * through it — an agent that swaps its own workspace for a link to `/` gains nothing.
+ */
+export async function realRoot(root: string): Promise<string> {
+  const t = tidy(root);
+  if (t === "/") return "/";
+  const parent = await realish(dirname(t));
+  return tidy(`${parent}/${basename(t)}`);
+}
+
+/**
  * Every blocked root for `identity` (its record's `filesystem.blocked`, `extra`, and
  * {@link ALWAYS_BLOCKED}), both as written and resolved. Other identities' workspaces are not
  * in this list: see {@link workspaceRoots}.
@@ -199,7 +211,7 @@ export function workspaceRoots(identity: Identity): { workspacesDir: string; own
 async function inForeignWorkspace(identity: Identity, target: string): Promise<boolean> {
   const own = tidy(identity.workspace);
   const dir = dirname(own);
-  const [ownReal, dirReal] = await Promise.all([realish(own), realish(dir)]);
+  const [ownReal, dirReal] = await Promise.all([realRoot(own), realish(dir)]);
   for (const [d, o] of [[dir, own], [dirReal, ownReal]]) {
     if (isUnder(target, d) && !isUnder(target, o)) return true;
   }
@@ -210,7 +222,7 @@ async function inForeignWorkspace(identity: Identity, target: string): Promise<b
 async function allowedRoots(identity: Identity, access: Access): Promise<string[]> {
   const fs = identity.permissions.filesystem;
   const roots = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
-  return await Promise.all(roots.map(realish));
+  return await Promise.all(roots.map(realRoot));
 }
 
 /**
