@@ -38,6 +38,12 @@ export interface CheckOptions {
   /** Extra blocked paths, on top of the identity's `filesystem.blocked`. */
   blocked?: readonly string[];
   /**
+   * The directory holding every identity's workspace (all of it but the identity's own is
+   * blocked). Default: the parent of the identity's workspace. The kernel passes
+   * `kernel.layout.workspacesDir`.
+   */
+  workspacesDir?: string;
+  /**
    * For `write`: accept a path whose parent directories do not exist yet (WRITE `mkdirs`);
    * the directories that would be created must be writable too. Default false.
    */
@@ -202,15 +208,21 @@ export async function blockedRoots(
  * The workspaces directory (every identity's workspace lives in it; all of it but `own` is
  * blocked for `identity`) and the identity's own workspace.
  */
-export function workspaceRoots(identity: Identity): { workspacesDir: string; own: string } {
+export function workspaceRoots(
+  identity: Identity,
+  workspacesDir?: string,
+): { workspacesDir: string; own: string } {
   const own = tidy(identity.workspace);
-  return { workspacesDir: dirname(own), own };
+  return { workspacesDir: workspacesDir ? tidy(workspacesDir) : dirname(own), own };
 }
 
 /** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
-async function inForeignWorkspace(identity: Identity, target: string): Promise<boolean> {
-  const own = tidy(identity.workspace);
-  const dir = dirname(own);
+async function inForeignWorkspace(
+  identity: Identity,
+  target: string,
+  workspacesDir?: string,
+): Promise<boolean> {
+  const { workspacesDir: dir, own } = workspaceRoots(identity, workspacesDir);
   const [ownReal, dirReal] = await Promise.all([realRoot(own), realish(dir)]);
   for (const [d, o] of [[dir, own], [dirReal, ownReal]]) {
     if (isUnder(target, d) && !isUnder(target, o)) return true;
@@ -233,7 +245,7 @@ export async function checkResolved(
   identity: Identity,
   target: string,
   access: Access,
-  options: Pick<CheckOptions, "blocked"> = {},
+  options: Pick<CheckOptions, "blocked" | "workspacesDir"> = {},
   shown: string = target,
 ): Promise<void> {
   const blocked = await blockedRoots(identity, options.blocked ?? []);
@@ -244,7 +256,7 @@ export async function checkResolved(
       `Permission denied: ${shown} is a blocked path (under ${hit})`,
     );
   }
-  if (await inForeignWorkspace(identity, target)) {
+  if (await inForeignWorkspace(identity, target, options.workspacesDir)) {
     throw new SyscallError(
       "PERMISSION_DENIED",
       `Permission denied: ${shown} is inside another identity's workspace`,

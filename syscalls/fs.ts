@@ -133,7 +133,9 @@ export const read = defineSyscall({
   handler: async (input, ctx): Promise<ReadResponse> => {
     const enc = input.encoding ?? "utf8";
     await ensureWorkspace(ctx.identity, input.path);
-    const checked = await checkPathInfo(ctx.identity, input.path, "read");
+    const checked = await checkPathInfo(ctx.identity, input.path, "read", {
+      workspacesDir: ctx.kernel.layout.workspacesDir,
+    });
     const pre = await Deno.lstat(checked.path).catch(() => null);
     if (pre === null) throw new SyscallError("NOT_FOUND", `${input.path}: no such file`);
     if (!pre.isFile) throw notRegular(input.path, pre);
@@ -291,6 +293,7 @@ export const write = defineSyscall({
     await ensureWorkspace(ctx.identity, input.path);
     const checked = await checkPathInfo(ctx.identity, input.path, "write", {
       allowMissingParents: input.mkdirs === true,
+      workspacesDir: ctx.kernel.layout.workspacesDir,
     });
     const target = checked.path;
     const { name } = splitPath(target);

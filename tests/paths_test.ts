@@ -206,6 +206,17 @@ Deno.test("checkPath", async (t) => {
       assert.ok(await verifyOpened(held, checked), "the unlinked file was the checked one");
       await held.close();
     });
+    await t.step("the workspacesDir option blocks every other workspace", async () => {
+      await Deno.mkdir(join(f.workspaces, "nested", "deep"), { recursive: true });
+      const id = f.identity("standard", "nested/deep");
+      const other = join(f.workspaces, "other", "x.txt");
+      await rejects(
+        checkPath(id, other, "read", { workspacesDir: f.workspaces }),
+        "PERMISSION_DENIED",
+        /another identity/,
+      );
+      assert.ok(await checkPath(id, "../deep", "read", { workspacesDir: f.workspaces }));
+    });
     await t.step("a workspace replaced by a symlink grants nothing through it", async () => {
       const ws2 = join(f.workspaces, "swapped");
       await Deno.symlink("/", ws2);
