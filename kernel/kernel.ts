@@ -15,6 +15,7 @@ import { probeSocket } from "./probe.ts";
 import type { Syscall } from "../syscalls/registry.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { releaseClientWorkspace } from "../syscalls/fs.ts";
 
 // imports: issue 4 (agents)
 
@@ -69,6 +70,7 @@ export class Kernel {
     this.stopped = new Promise((resolve) => this.#stopped = resolve);
 
     // construct services: issue 3 (permissions and host syscalls)
+    this.onRelease((id) => releaseClientWorkspace(this, id));
 
     // construct services: issue 4 (agents)
 

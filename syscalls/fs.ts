@@ -13,6 +13,7 @@ import { promises as fsp } from "node:fs";
 import { Op } from "../kernel/protocol.ts";
 import { SyscallError } from "../kernel/errors.ts";
 import type { Identity } from "../kernel/identity.ts";
+import type { Kernel } from "../kernel/kernel.ts";
 import { absolutize, checkPathInfo, isUnder, O, splitPath, VerifiedDir } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
 
@@ -373,3 +374,14 @@ export const write = defineSyscall({
     }
   },
 });
+
+/**
+ * When a client identity leaves, remove its workspace if it is empty (a connection that never
+ * wrote to relative paths leaves nothing behind). A non-empty workspace is kept: it holds
+ * files the user wrote.
+ */
+export function releaseClientWorkspace(kernel: Kernel, id: number): void {
+  const identity = kernel.identities.get(id);
+  if (!identity || identity.kind !== "client") return;
+  Deno.remove(identity.workspace).catch(() => {/* missing or not empty: keep */});
+}

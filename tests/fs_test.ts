@@ -300,6 +300,24 @@ Deno.test("READ/WRITE contents: paging, binary, append, create, mode bits, mkdir
       assert.ok((await c.writeFile("d1/d2/f.txt", "x", { mkdirs: true })).success);
       assert.equal(await Deno.readTextFile(join(ws, "d1/d2/f.txt")), "x");
     });
+    await t.step("a client's empty workspace is removed when it disconnects", async () => {
+      const kept = await e.k.client();
+      const w1 = await kept.writeFile("keep.txt", "kept");
+      assert.ok(w1.success);
+      const gone = await e.k.client();
+      const w2 = await gone.writeFile("tmp.txt", "x");
+      assert.ok(w2.success);
+      await Deno.remove(w2.path);
+      kept.close();
+      gone.close();
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        if (!(await Deno.stat(dirname(w2.path)).then(() => true, () => false))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await assert.rejects(Deno.stat(dirname(w2.path)), "the empty workspace was removed");
+      assert.equal(await Deno.readTextFile(w1.path), "kept", "a workspace with files is kept");
+    });
     await t.step("no temporary files are left behind", async () => {
       const names = [];
       for await (const entry of Deno.readDir(ws)) names.push(entry.name);
