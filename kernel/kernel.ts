@@ -16,6 +16,7 @@ import type { Syscall } from "../syscalls/registry.ts";
 
 // imports: issue 3 (permissions and host syscalls)
 import { logExecConfinement } from "../sandbox/bwrap.ts";
+import { releaseClientWorkspace } from "../syscalls/fs.ts";
 
 // imports: issue 4 (agents)
 
@@ -70,6 +71,7 @@ export class Kernel {
     this.stopped = new Promise((resolve) => this.#stopped = resolve);
 
     // construct services: issue 3 (permissions and host syscalls)
+    this.onRelease((id) => releaseClientWorkspace(this, id));
 
     // construct services: issue 4 (agents)
 

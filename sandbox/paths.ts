@@ -38,6 +38,12 @@ export interface CheckOptions {
   /** Extra blocked paths, on top of the identity's `filesystem.blocked`. */
   blocked?: readonly string[];
   /**
+   * The directory holding every identity's workspace (all of it but the identity's own is
+   * blocked). Default: the parent of the identity's workspace. The kernel passes
+   * `kernel.layout.workspacesDir`.
+   */
+  workspacesDir?: string;
+  /**
    * For `write`: accept a path whose parent directories do not exist yet (WRITE `mkdirs`);
    * the directories that would be created must be writable too. Default false.
    */
@@ -171,19 +177,53 @@ export async function realish(path: string): Promise<string> {
   }
 }
 
-/** Every blocked root for `identity`, both as written and resolved. */
-async function blockedRoots(identity: Identity, extra: readonly string[]): Promise<string[]> {
+/**
+ * Resolve an allowed root: its parent directories are resolved, its last component is not
+ * followed. A root that is (or has been replaced by) a symlink therefore grants nothing
+ * through it — an agent that swaps its own workspace for a link to `/` gains nothing.
+ */
+export async function realRoot(root: string): Promise<string> {
+  const t = tidy(root);
+  if (t === "/") return "/";
+  const parent = await realish(dirname(t));
+  return tidy(`${parent}/${basename(t)}`);
+}
+
+/**
+ * Every blocked root for `identity` (its record's `filesystem.blocked`, `extra`, and
+ * {@link ALWAYS_BLOCKED}), both as written and resolved. Other identities' workspaces are not
+ * in this list: see {@link workspaceRoots}.
+ */
+export async function blockedRoots(
+  identity: Identity,
+  extra: readonly string[],
+): Promise<string[]> {
   const listed = [...identity.permissions.filesystem.blocked, ...extra, ...ALWAYS_BLOCKED]
     .filter((p) => p.startsWith("/"));
   const resolved = await Promise.all(listed.map(realish));
   return [...new Set([...listed.map(tidy), ...resolved])];
 }
 
-/** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
-async function inForeignWorkspace(identity: Identity, target: string): Promise<boolean> {
+/**
+ * The workspaces directory (every identity's workspace lives in it; all of it but `own` is
+ * blocked for `identity`) and the identity's own workspace.
+ */
+export function workspaceRoots(
+  identity: Identity,
+  workspacesDir?: string,
+): { workspacesDir: string; own: string } {
   const own = tidy(identity.workspace);
-  const dir = dirname(own);
-  const [ownReal, dirReal] = await Promise.all([realish(own), realish(dir)]);
+  return { workspacesDir: workspacesDir ? tidy(workspacesDir) : dirname(own), own };
+}
+
+/** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
+async function inForeignWorkspace(
+  identity: Identity,
+  target: string,
+  workspacesDir?: string,
+): Promise<boolean> {
+  const { workspacesDir: dir, own } = workspaceRoots(identity, workspacesDir);
+  const [ownReal, dirReal] = await Promise.all([realRoot(own), realish(dir)]);
   for (const [d, o] of [[dir, own], [dirReal, ownReal]]) {
     if (isUnder(target, d) && !isUnder(target, o)) return true;
   }
@@ -194,7 +234,7 @@ async function inForeignWorkspace(identity: Identity, target: string): Promise<b
 async function allowedRoots(identity: Identity, access: Access): Promise<string[]> {
   const fs = identity.permissions.filesystem;
   const roots = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
-  return await Promise.all(roots.map(realish));
+  return await Promise.all(roots.map(realRoot));
 }
 
 /**
@@ -205,7 +245,7 @@ export async function checkResolved(
   identity: Identity,
   target: string,
   access: Access,
-  options: Pick<CheckOptions, "blocked"> = {},
+  options: Pick<CheckOptions, "blocked" | "workspacesDir"> = {},
   shown: string = target,
 ): Promise<void> {
   const blocked = await blockedRoots(identity, options.blocked ?? []);
@@ -216,7 +256,7 @@ export async function checkResolved(
       `Permission denied: ${shown} is a blocked path (under ${hit})`,
     );
   }
-  if (await inForeignWorkspace(identity, target)) {
+  if (await inForeignWorkspace(identity, target, options.workspacesDir)) {
     throw new SyscallError(
       "PERMISSION_DENIED",
       `Permission denied: ${shown} is inside another identity's workspace`,
@@ -384,26 +424,7 @@ export async function openVerified(
   try {
     handle = await fsp.open(path, flags | O.O_NOFOLLOW, mode);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ELOOP") {
-      throw new SyscallError(
-        "PERMISSION_DENIED",
-        `Permission denied: ${shown} became a symbolic link after it was checked`,
-      );
-    }
-    if (code === "EEXIST") throw new SyscallError("ERROR", `${shown} already exists`);
-    if (code === "ENOENT") throw new SyscallError("NOT_FOUND", `${shown}: no such file`);
-    if (code === "EACCES" || code === "EPERM") {
-      throw new SyscallError(
-        "PERMISSION_DENIED",
-        `Permission denied: the operating system refused to open ${shown}`,
-      );
-    }
-    if (code === "EISDIR") throw new SyscallError("INVALID_MSG", `${shown} is a directory`);
-    if (code === "ENXIO") {
-      throw new SyscallError("INVALID_MSG", `${shown} is not a regular file`);
-    }
-    throw new SyscallError("ERROR", `cannot open ${shown}: ${(err as Error).message}`);
+    throw openError(err, shown);
   }
   if (!(await verifyOpened(handle, path))) {
     await handle.close().catch(() => {});
@@ -413,6 +434,114 @@ export async function openVerified(
     );
   }
   return handle;
+}
+
+/** Map a failed `open`/`mkdir` of `shown` to a {@link SyscallError}. */
+function openError(err: unknown, shown: string): SyscallError {
+  const code = (err as { code?: string }).code;
+  if (code === "ELOOP" || code === "ENOTDIR") {
+    return new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: ${shown} became a symbolic link after it was checked`,
+    );
+  }
+  if (code === "EEXIST") return new SyscallError("ERROR", `${shown} already exists`);
+  if (code === "ENOENT") return new SyscallError("NOT_FOUND", `${shown}: no such file`);
+  if (code === "EACCES" || code === "EPERM") {
+    return new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: the operating system refused to open ${shown}`,
+    );
+  }
+  if (code === "EISDIR") return new SyscallError("INVALID_MSG", `${shown} is a directory`);
+  if (code === "ENXIO") return new SyscallError("INVALID_MSG", `${shown} is not a regular file`);
+  return new SyscallError("ERROR", `cannot open ${shown}: ${(err as Error)?.message ?? err}`);
+}
+
+/**
+ * A directory held open and verified to be a checked real path. Entries are reached through
+ * `/proc/self/fd/<fd>/<name>` (the `openat(2)` of this runtime), so once the directory is
+ * verified, swapping any component of its path for a symlink changes nothing: every file is
+ * created, opened, renamed or linked inside this very directory. Without `/proc`, entries are
+ * reached by path and each opened file is verified instead.
+ */
+export class VerifiedDir {
+  private constructor(
+    /** The directory's real path (as checked). */
+    readonly path: string,
+    private readonly handle: fsp.FileHandle,
+    private readonly viaProc: boolean,
+  ) {}
+
+  /** Open real directory path `path` and verify it is what was checked. */
+  static async open(path: string, shown = path): Promise<VerifiedDir> {
+    const handle = await openVerified(path, O.O_RDONLY | O.O_DIRECTORY, 0, shown);
+    return new VerifiedDir(path, handle, await hasProcFd());
+  }
+
+  /** A path that reaches entry `name` of this exact directory. */
+  entry(name: string): string {
+    if (name === "" || name === "." || name === ".." || name.includes("/")) {
+      throw new SyscallError("INVALID_MSG", `"${name}" is not a file name`);
+    }
+    return this.viaProc
+      ? `/proc/self/fd/${this.handle.fd}/${name}`
+      : `${this.path === "/" ? "" : this.path}/${name}`;
+  }
+
+  /** Open entry `name` with `flags` (O_NOFOLLOW added: a symlink there is refused). */
+  async openEntry(
+    name: string,
+    flags: number,
+    mode = 0o666,
+    shown = name,
+  ): Promise<fsp.FileHandle> {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.entry(name), flags | O.O_NOFOLLOW, mode);
+    } catch (err) {
+      throw openError(err, shown);
+    }
+    if (!this.viaProc) {
+      const expected = `${this.path === "/" ? "" : this.path}/${name}`;
+      if (!(await verifyOpened(handle, expected))) {
+        await handle.close().catch(() => {});
+        throw new SyscallError(
+          "PERMISSION_DENIED",
+          `Permission denied: ${shown} changed between the permission check and the open`,
+        );
+      }
+    }
+    return handle;
+  }
+
+  /** Create (if missing) and open subdirectory `name`; refused if a non-directory is there. */
+  async mkdirEntry(name: string, shown = name): Promise<VerifiedDir> {
+    try {
+      await Deno.mkdir(this.entry(name), { mode: 0o777 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw openError(err, shown);
+    }
+    const child = `${this.path === "/" ? "" : this.path}/${name}`;
+    if (!this.viaProc) return await VerifiedDir.open(child, shown);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.entry(name), O.O_RDONLY | O.O_DIRECTORY | O.O_NOFOLLOW);
+    } catch (err) {
+      throw openError(err, shown);
+    }
+    return new VerifiedDir(child, handle, true);
+  }
+
+  /** fsync the directory (makes a rename or link in it durable); best effort. */
+  async sync(): Promise<void> {
+    await this.handle.sync().catch(() => {});
+  }
+
+  /** Close the directory handle. */
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => {});
+  }
 }
 
 /** The directory part and the name of a real path. */

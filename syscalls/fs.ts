@@ -13,14 +13,8 @@ import { promises as fsp } from "node:fs";
 import { Op } from "../kernel/protocol.ts";
 import { SyscallError } from "../kernel/errors.ts";
 import type { Identity } from "../kernel/identity.ts";
-import {
-  absolutize,
-  checkPathInfo,
-  isUnder,
-  O,
-  openVerified,
-  splitPath,
-} from "../sandbox/paths.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { absolutize, checkPathInfo, isUnder, O, splitPath, VerifiedDir } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
 
 /** Most bytes of JSON-encoded `content` one READ response carries (the frame max is 1 MiB). */
@@ -140,11 +134,25 @@ export const read = defineSyscall({
   handler: async (input, ctx): Promise<ReadResponse> => {
     const enc = input.encoding ?? "utf8";
     await ensureWorkspace(ctx.identity, input.path);
-    const checked = await checkPathInfo(ctx.identity, input.path, "read");
+    const checked = await checkPathInfo(ctx.identity, input.path, "read", {
+      workspacesDir: ctx.kernel.layout.workspacesDir,
+    });
     const pre = await Deno.lstat(checked.path).catch(() => null);
     if (pre === null) throw new SyscallError("NOT_FOUND", `${input.path}: no such file`);
     if (!pre.isFile) throw notRegular(input.path, pre);
-    const handle = await openVerified(checked.path, O.O_RDONLY | O.O_NONBLOCK, 0, input.path);
+    const { dir, name } = splitPath(checked.path);
+    const parent = await VerifiedDir.open(dir, input.path);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await parent.openEntry(
+        name,
+        O.O_RDONLY | O.O_NONBLOCK | O.O_NOCTTY,
+        0,
+        input.path,
+      );
+    } finally {
+      await parent.close();
+    }
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw notRegular(input.path, { isDirectory: st.isDirectory() });
@@ -219,35 +227,27 @@ async function writeAll(handle: fsp.FileHandle, bytes: Uint8Array): Promise<void
   }
 }
 
-/** fsync a directory so a rename or link in it is durable. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const h = await fsp.open(dir, O.O_RDONLY | O.O_DIRECTORY);
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  } catch { /* best effort: some filesystems refuse fsync on directories */ }
-}
-
-function tempName(dir: string): string {
+function tempName(): string {
   const rand = crypto.getRandomValues(new Uint8Array(8));
   const hex = Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${dir}/.agentos-write-${hex}.tmp`;
+  return `.agentos-write-${hex}.tmp`;
 }
 
 /** Write `bytes` to a new temporary file in `dir` (mode from umask, or `mode`), fsynced. */
-async function writeTemp(dir: string, bytes: Uint8Array, mode: number | null): Promise<string> {
-  const tmp = tempName(dir);
-  const handle = await openVerified(tmp, O.O_WRONLY | O.O_CREAT | O.O_EXCL, 0o666);
+async function writeTemp(
+  dir: VerifiedDir,
+  bytes: Uint8Array,
+  mode: number | null,
+): Promise<string> {
+  const tmp = tempName();
+  const handle = await dir.openEntry(tmp, O.O_WRONLY | O.O_CREAT | O.O_EXCL, 0o666);
   try {
     if (mode !== null) await handle.chmod(mode);
     await writeAll(handle, bytes);
     await handle.sync();
   } catch (err) {
     await handle.close().catch(() => {});
-    await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(dir.entry(tmp)).catch(() => {});
     throw err;
   }
   await handle.close();
@@ -269,24 +269,6 @@ function fsError(err: unknown, shown: string): SyscallError {
     return new SyscallError("NOT_FOUND", `${shown}: the directory changed during the write`);
   }
   return new SyscallError("ERROR", `${shown}: ${(err as Error)?.message ?? String(err)}`);
-}
-
-/** Create `dirs` (outermost first), refusing anything that appears in their place. */
-async function makeDirs(dirs: readonly string[]): Promise<void> {
-  for (const dir of dirs) {
-    try {
-      await Deno.mkdir(dir, { mode: 0o777 });
-    } catch (err) {
-      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-    }
-    const info = await Deno.lstat(dir);
-    if (!info.isDirectory || (await Deno.realPath(dir)) !== dir) {
-      throw new SyscallError(
-        "PERMISSION_DENIED",
-        `Permission denied: ${dir} changed while it was being created`,
-      );
-    }
-  }
 }
 
 /** WRITE: write, create or append a file. */
@@ -312,26 +294,46 @@ export const write = defineSyscall({
     await ensureWorkspace(ctx.identity, input.path);
     const checked = await checkPathInfo(ctx.identity, input.path, "write", {
       allowMissingParents: input.mkdirs === true,
+      workspacesDir: ctx.kernel.layout.workspacesDir,
     });
     const target = checked.path;
-    const { dir } = splitPath(target);
-    let existingMode: number | null = null;
-    if (checked.exists) {
-      const info = await Deno.lstat(target);
-      if (!info.isFile) throw notRegular(input.path, info);
-      if (mode === "create") {
+    const { name } = splitPath(target);
+    // The directory to hold open: the deepest existing one; missing ones are made inside it.
+    const base = splitPath(checked.missingDirs[0] ?? target).dir;
+    let dir: VerifiedDir | null = null;
+    try {
+      dir = await VerifiedDir.open(base, input.path);
+      for (const missing of checked.missingDirs) {
+        const next: VerifiedDir = await dir.mkdirEntry(splitPath(missing).name, missing);
+        await dir.close();
+        dir = next;
+      }
+      let existingMode: number | null = null;
+      let exists = false;
+      try {
+        const info = await Deno.lstat(dir.entry(name));
+        exists = true;
+        if (info.isSymlink) {
+          throw new SyscallError(
+            "PERMISSION_DENIED",
+            `Permission denied: ${input.path} is a symbolic link; WRITE never writes through a symlink`,
+          );
+        }
+        if (!info.isFile) throw notRegular(input.path, info);
+        existingMode = (info.mode ?? 0o644) & 0o777;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+      if (exists && mode === "create") {
         throw new SyscallError(
           "ERROR",
           `${input.path} already exists; mode "create" never replaces a file (use mode "write")`,
         );
       }
-      existingMode = (info.mode ?? 0o644) & 0o777;
-    }
-    try {
-      await makeDirs(checked.missingDirs);
       if (mode === "append") {
-        const flags = O.O_WRONLY | O.O_APPEND | (checked.exists ? 0 : O.O_CREAT);
-        const handle = await openVerified(target, flags, 0o666, input.path);
+        const flags = O.O_WRONLY | O.O_APPEND | O.O_NONBLOCK | O.O_NOCTTY |
+          (exists ? 0 : O.O_CREAT);
+        const handle = await dir.openEntry(name, flags, 0o666, input.path);
         try {
           const st = await handle.stat();
           if (!st.isFile()) throw notRegular(input.path, { isDirectory: st.isDirectory() });
@@ -347,7 +349,7 @@ export const write = defineSyscall({
         if (mode === "create") {
           // link(2) fails if the name exists: the file appears complete, or not at all.
           try {
-            await fsp.link(tmp, target);
+            await fsp.link(dir.entry(tmp), dir.entry(name));
           } catch (err) {
             if ((err as { code?: string }).code === "EEXIST") {
               throw new SyscallError(
@@ -358,15 +360,28 @@ export const write = defineSyscall({
             throw err;
           }
         } else {
-          await fsp.rename(tmp, target);
+          await fsp.rename(dir.entry(tmp), dir.entry(name));
         }
       } finally {
-        await Deno.remove(tmp).catch(() => {});
+        await Deno.remove(dir.entry(tmp)).catch(() => {});
       }
-      await syncDir(dir);
+      await dir.sync();
       return { success: true, bytes_written: bytes.length, path: target };
     } catch (err) {
       throw fsError(err, input.path);
+    } finally {
+      await dir?.close();
     }
   },
 });
+
+/**
+ * When a client identity leaves, remove its workspace if it is empty (a connection that never
+ * wrote to relative paths leaves nothing behind). A non-empty workspace is kept: it holds
+ * files the user wrote.
+ */
+export function releaseClientWorkspace(kernel: Kernel, id: number): void {
+  const identity = kernel.identities.get(id);
+  if (!identity || identity.kind !== "client") return;
+  Deno.remove(identity.workspace).catch(() => {/* missing or not empty: keep */});
+}

@@ -300,6 +300,24 @@ Deno.test("READ/WRITE contents: paging, binary, append, create, mode bits, mkdir
       assert.ok((await c.writeFile("d1/d2/f.txt", "x", { mkdirs: true })).success);
       assert.equal(await Deno.readTextFile(join(ws, "d1/d2/f.txt")), "x");
     });
+    await t.step("a client's empty workspace is removed when it disconnects", async () => {
+      const kept = await e.k.client();
+      const w1 = await kept.writeFile("keep.txt", "kept");
+      assert.ok(w1.success);
+      const gone = await e.k.client();
+      const w2 = await gone.writeFile("tmp.txt", "x");
+      assert.ok(w2.success);
+      await Deno.remove(w2.path);
+      kept.close();
+      gone.close();
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        if (!(await Deno.stat(dirname(w2.path)).then(() => true, () => false))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await assert.rejects(Deno.stat(dirname(w2.path)), "the empty workspace was removed");
+      assert.equal(await Deno.readTextFile(w1.path), "kept", "a workspace with files is kept");
+    });
     await t.step("no temporary files are left behind", async () => {
       const names = [];
       for await (const entry of Deno.readDir(ws)) names.push(entry.name);
@@ -338,6 +356,55 @@ Deno.test("concurrent writers to one file never produce a torn file", async () =
     const leftovers = [];
     for await (const entry of Deno.readDir(e.outside)) leftovers.push(entry.name);
     assert.deepEqual(leftovers.sort(), ["public.txt", "shared.txt"]);
+  } finally {
+    await teardown(e);
+  }
+});
+
+Deno.test("a directory swapped for a symlink during READ/WRITE never leaks or escapes", async () => {
+  const e = await setup();
+  try {
+    const { c, ws } = await clientAt(e, "sandboxed");
+    const secretDir = join(e.outside, "secret-dir");
+    await Deno.mkdir(secretDir);
+    await Deno.writeTextFile(join(secretDir, "f"), "OUTSIDE-SECRET");
+    await Deno.mkdir(join(ws, "d"));
+    await Deno.writeTextFile(join(ws, "d", "f"), "public");
+    let stop = false;
+    let swaps = 0;
+    const swapper = (async () => {
+      while (!stop) {
+        await Deno.rename(join(ws, "d"), join(ws, "d.real"));
+        await Deno.symlink(secretDir, join(ws, "d"));
+        await new Promise((r) => setTimeout(r, 0));
+        await Deno.remove(join(ws, "d"));
+        await Deno.rename(join(ws, "d.real"), join(ws, "d"));
+        swaps++;
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    })();
+    const outcomes = new Map<string, number>();
+    const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    try {
+      for (let i = 0; i < 300; i++) {
+        const [r, w] = await Promise.all([
+          c.readFile("d/f"),
+          c.writeFile("d/f", "public", { mode: i % 2 ? "write" : "append" }),
+        ]);
+        assert.doesNotMatch(JSON.stringify(r), /OUTSIDE-SECRET/, "the secret never leaks");
+        count(r.success ? "read ok" : `read ${(r as { code: string }).code}`);
+        count(w.success ? "write ok" : `write ${(w as { code: string }).code}`);
+      }
+    } finally {
+      stop = true;
+      await swapper;
+    }
+    assert.equal(await Deno.readTextFile(join(secretDir, "f")), "OUTSIDE-SECRET");
+    const names = [];
+    for await (const entry of Deno.readDir(secretDir)) names.push(entry.name);
+    assert.deepEqual(names, ["f"], "nothing was written into the outside directory");
+    assert.ok(swaps > 10, `swapped ${swaps} times`);
+    console.log("outcomes under swapping:", Object.fromEntries(outcomes), "swaps:", swaps);
   } finally {
     await teardown(e);
   }

@@ -206,6 +206,26 @@ Deno.test("checkPath", async (t) => {
       assert.ok(await verifyOpened(held, checked), "the unlinked file was the checked one");
       await held.close();
     });
+    await t.step("the workspacesDir option blocks every other workspace", async () => {
+      await Deno.mkdir(join(f.workspaces, "nested", "deep"), { recursive: true });
+      const id = f.identity("standard", "nested/deep");
+      const other = join(f.workspaces, "other", "x.txt");
+      await rejects(
+        checkPath(id, other, "read", { workspacesDir: f.workspaces }),
+        "PERMISSION_DENIED",
+        /another identity/,
+      );
+      assert.ok(await checkPath(id, "../deep", "read", { workspacesDir: f.workspaces }));
+    });
+    await t.step("a workspace replaced by a symlink grants nothing through it", async () => {
+      const ws2 = join(f.workspaces, "swapped");
+      await Deno.symlink("/", ws2);
+      const id = f.identity("sandboxed", "swapped");
+      await rejects(checkPath(id, "etc/hostname", "read"), "PERMISSION_DENIED");
+      await rejects(checkPath(id, join(f.root, "outside", "o.txt"), "read"), "PERMISSION_DENIED");
+      await rejects(checkPath(id, "tmp/x", "write"), "PERMISSION_DENIED");
+      await Deno.remove(ws2);
+    });
     await t.step("openVerified refuses a symlink swapped in after the check", async () => {
       const checked = await checkPath(sandboxed, "a.txt", "read");
       const h = await openVerified(checked, O.O_RDONLY);

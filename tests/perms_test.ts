@@ -170,6 +170,25 @@ Deno.test("level matrix: READ, WRITE, SET_PERMS, GET_PERMS per level (real kerne
       const r3 = await c.setPermissions({ permissions: { can_think: false } });
       assert.ok(r3.success, "dropping a right is lowering");
     });
+    await t.step("a record read with GET_PERMS can be sent back unchanged", async () => {
+      const c = await k.client();
+      assert.ok((await c.setPermissions({ level: "sandboxed" })).success);
+      const g = await c.getPermissions();
+      assert.ok(g.success);
+      const s = await c.setPermissions({ permissions: g.permissions });
+      assert.ok(s.success, JSON.stringify(s));
+      assert.deepEqual(s.permissions, g.permissions);
+      const cli = await runCli([
+        "perms",
+        "--socket",
+        k.socket,
+        "--permissions",
+        '{"can_http": false, "network": ["*.example.com"]}',
+        "--json",
+      ]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.deepEqual(JSON.parse(cli.stdout).permissions.network, ["*.example.com"]);
+    });
     await t.step("usage counters cannot be set", async () => {
       const c = await k.client();
       const r = await c.setPermissions({ permissions: { llm: { tokens_used: 0, calls_made: 5 } } });
