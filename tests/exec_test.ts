@@ -235,7 +235,7 @@ Deno.test("EXEC: cwd is checked like a read path", async () => {
     const c = await k.client();
     const r = await c.exec("pwd");
     assert.ok(!isKernelError(r));
-    assert.match(r.stdout, /workspaces\/client-\d+\n$/);
+    assert.match(r.stdout, /workspaces\/client-\d+-[0-9a-z]+\n$/);
     const tmp = await c.exec("pwd", { cwd: "/" });
     assert.ok(!isKernelError(tmp) && tmp.stdout === "/\n");
     const missing = await c.exec("pwd", { cwd: join(k.dir, "nope") });
