@@ -20,6 +20,8 @@ Options:
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
+                        or this Deno when not compiled)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -41,7 +43,7 @@ export const kernelCommand: Command = {
       // flags: issue 3 (permissions and host syscalls)
 
       // flags: issue 4 (agents)
-
+      deno: { type: "string" },
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
@@ -71,7 +73,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 3 (permissions and host syscalls)
 
       // config from flags: issue 4 (agents)
-
+      agentDeno: values.deno,
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)
