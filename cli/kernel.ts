@@ -22,6 +22,7 @@ Options:
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
   --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
                         or this Deno when not compiled)
+  --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -44,6 +45,7 @@ export const kernelCommand: Command = {
 
       // flags: issue 4 (agents)
       deno: { type: "string" },
+      "agent-log-max": { type: "string" },
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
@@ -74,6 +76,7 @@ export const kernelCommand: Command = {
 
       // config from flags: issue 4 (agents)
       agentDeno: values.deno,
+      agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)
@@ -97,3 +100,13 @@ export const kernelCommand: Command = {
     return 0;
   },
 };
+
+/** `--agent-log-max`: bytes, at least 4096. */
+function parseLogMax(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 4096 || n > 2 ** 40) {
+    throw new UsageError("--agent-log-max must be a whole number of bytes, at least 4096");
+  }
+  return n;
+}

@@ -123,6 +123,7 @@ export class AgentSupervisor {
   #watch: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   #nameCounter = 0;
+  #ready: Promise<void> | null = null;
 
   constructor(private readonly kernel: Kernel) {
     kernel.onShutdown(() => this.stopAll());
@@ -139,7 +140,12 @@ export class AgentSupervisor {
   }
 
   /** Prepare the SDK copy, resolve the agents' Deno, probe the host. Logs what it found. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.#ready = this.#start();
+    return this.#ready;
+  }
+
+  async #start(): Promise<void> {
     const k = this.kernel;
     this.#deno = resolveAgentDeno(k.config.agentDeno);
     this.#host = await probeHost();
@@ -194,6 +200,7 @@ export class AgentSupervisor {
   /** SPAWN on behalf of `caller`. */
   async spawn(spec: SpawnSpec, caller: Identity): Promise<AgentInfo> {
     const k = this.kernel;
+    await this.#ready?.catch(() => {});
     if (this.#stopping) throw new SyscallError("ERROR", "the kernel is shutting down");
     if (!this.#deno.path || !this.#sdk) {
       throw new SyscallError(
