@@ -9,6 +9,7 @@ import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 // imports: issue 3 (permissions and host syscalls)
 
 // imports: issue 4 (agents)
+import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -24,7 +25,11 @@ export const commands: readonly Command[] = [
   // commands: issue 3 (permissions and host syscalls)
 
   // commands: issue 4 (agents)
-
+  spawnCommand,
+  listCommand,
+  killCommand,
+  logsCommand,
+  runCommand,
   // commands: issue 5 (messaging)
 
   // commands: issue 6 (think)
