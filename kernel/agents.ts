@@ -459,6 +459,7 @@ export class AgentSupervisor {
       importMap: sdk.importMap,
       bootstrap: sdk.bootstrap,
       script: agent.script,
+      extraDenied: sshAgentDir(),
       outsideState: everythingBut(k.layout.root, (dir) => {
         try {
           return [...Deno.readDirSync(dir)].map((e) => e.name);
@@ -652,6 +653,12 @@ export class AgentSupervisor {
       }
     }
   }
+}
+
+/** The kernel user's SSH agent socket, if any: never reachable by agents. */
+function sshAgentDir(): string[] {
+  const sock = Deno.env.get("SSH_AUTH_SOCK");
+  return sock && isAbsolute(sock) && !sock.includes(",") ? [sock] : [];
 }
 
 /** True if `permissions` lets its holder read `path` (resolved), by grants and blocks. */

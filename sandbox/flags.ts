@@ -44,6 +44,8 @@ export interface AgentPaths {
   bootstrap: string;
   /** The agent's script file (granted read; the bootstrap finds it in `AGENTOS_SCRIPT`). */
   script: string;
+  /** More paths to deny read and write (e.g. the directory of the kernel user's SSH agent socket). */
+  extraDenied?: readonly string[];
   /**
    * For levels that may read or write "everything": paths that together cover the whole
    * filesystem except `stateRoot` (see {@link everythingBut}).
@@ -87,6 +89,34 @@ export function everythingBut(excluded: string, list: (dir: string) => string[])
     child = dir;
   }
   return out.sort();
+}
+
+/**
+ * Never granted below unrestricted, even to levels that read "everything": `/proc` holds every
+ * process's environment (the kernel's API keys) and symlinks such as `/proc/self/root` that
+ * Deno's path checks do not resolve; `/dev` holds raw disks. Only harmless devices are granted.
+ */
+export const HIDDEN_ROOTS: readonly string[] = ["/proc", "/dev"];
+/**
+ * Never writable below unrestricted: where system daemons keep their Unix sockets (Docker,
+ * D-Bus, systemd). Connecting to a Unix socket needs write on it, so this keeps agents with
+ * all-network (`--allow-net`, which covers every Unix socket) away from them.
+ */
+export const DAEMON_SOCKET_DIRS: readonly string[] = ["/run", "/var/run"];
+/** Devices granted in place of `/dev`. */
+export const SAFE_DEVICES: readonly string[] = [
+  "/dev/null",
+  "/dev/zero",
+  "/dev/full",
+  "/dev/random",
+  "/dev/urandom",
+];
+
+function withoutHidden(paths: readonly string[]): string[] {
+  const out = paths.filter((p) => !HIDDEN_ROOTS.some((h) => isInside(p, h)));
+  return out.length < paths.length && paths.some((p) => isInside(p, "/dev"))
+    ? [...out, ...SAFE_DEVICES]
+    : out;
 }
 
 function uniq(items: readonly string[]): string[] {
@@ -138,20 +168,29 @@ export function denoArgs(input: FlagInput): string[] {
 
   // Outside the state directory the record decides; inside it, only the agent's own paths.
   const expand = (list: readonly string[]) =>
-    list.flatMap((g) =>
+    withoutHidden(list).flatMap((g) =>
       g === "/" || isInside(paths.stateRoot, g)
-        ? [...paths.outsideState, ...(isInside(paths.workspace, g) ? [paths.workspace] : [])]
+        ? [
+          ...withoutHidden(paths.outsideState),
+          ...(isInside(paths.workspace, g) ? [paths.workspace] : []),
+        ]
         : isInside(g, paths.stateRoot) && !isInside(g, paths.workspace)
         ? []
         : [g]
     );
-  const denies = uniq([...p.filesystem.blocked, paths.mainSocket]).filter((d) =>
-    !isInside(d, paths.stateRoot) // covered by never granting inside the state directory
-  );
+  const denies = uniq([
+    ...p.filesystem.blocked,
+    paths.mainSocket,
+    "/proc",
+    ...(paths.extraDenied ?? []),
+  ]).filter((d) => !isInside(d, paths.stateRoot)); // the state dir: covered by never granting it
   const ownRead = [paths.runDir, paths.sdkDir, paths.script];
   const ownWrite = [paths.socket];
   const read = reconcile([...expand(p.filesystem.read), ...ownRead], denies, ownRead);
-  const write = reconcile([...expand(p.filesystem.write), ...ownWrite], denies, ownWrite);
+  const write = reconcile([...expand(p.filesystem.write), ...ownWrite], [
+    ...denies,
+    ...DAEMON_SOCKET_DIRS.filter((d) => !isInside(d, paths.stateRoot)),
+  ], ownWrite);
 
   const netAll = p.network.includes("*");
   const hosts = netAll ? [] : uniq(p.network.filter((d) => d.length > 0));

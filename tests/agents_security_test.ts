@@ -33,6 +33,8 @@ await attempt("other_socket", async () => {
   (await Deno.connect({ transport: "unix", path: cfg.otherSocket })).close(); return true;
 });
 await attempt("other_workspace", () => Deno.readTextFileSync(cfg.otherFile) === "theirs");
+await attempt("kernel_environ", () => Deno.readTextFileSync(\`/proc/\${cfg.kernelPid}/environ\`).includes("sk-test"));
+await attempt("proc_root_symlink", () => Deno.readTextFileSync("/proc/self/root" + cfg.secret).includes("SECRET"));
 await attempt("kernel_logs", () => { Deno.readDirSync(cfg.logsDir); return true; });
 await attempt("remote_import", async () => (await import(cfg.url + "mod.ts")).v === "remote");
 await attempt("static_json_secret", async () => {
@@ -56,6 +58,8 @@ const ALL_FORBIDDEN: Row = {
   other_socket: false,
   other_workspace: false,
   kernel_logs: false,
+  kernel_environ: false,
+  proc_root_symlink: false,
   remote_import: false,
   static_json_secret: false,
 };
@@ -135,6 +139,7 @@ Deno.test({
         otherSocket: join(k.stateDir, "run", String(target.id), "agent.sock"),
         otherFile,
         logsDir: join(k.stateDir, "logs"),
+        kernelPid: k.pid,
       };
       const rows = Object.keys(EXPECT);
       const spawned = await Promise.all(rows.map((row, i) => {

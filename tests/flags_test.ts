@@ -18,7 +18,7 @@ const paths: AgentPaths = {
   importMap: `${S}/sdk/import_map.json`,
   bootstrap: `${S}/sdk/bootstrap.ts`,
   script: `${S}/workspaces/w1/main.ts`,
-  outsideState: ["/bin", "/etc", "/home", "/srv/other", "/tmp", "/usr"],
+  outsideState: ["/bin", "/dev", "/etc", "/home", "/proc", "/srv/other", "/tmp", "/usr"],
 };
 const blocked = ["/tmp/agentos.sock", `${S}/kernel`, `${S}/run`, `${S}/logs`, "/home/u/.ssh"];
 
@@ -77,7 +77,12 @@ Deno.test("flags: every level, table", async (t) => {
           !read.some((r) => isInside(r, `${S}/workspaces`) && !isInside(r, paths.workspace)),
         );
         assert.ok(value(a, "allow-write")!.includes(paths.workspace));
-        assert.deepEqual(value(a, "deny-read"), ["/tmp/agentos.sock", "/home/u/.ssh"]);
+        assert.ok(
+          value(a, "deny-write")!.includes("/run") && value(a, "deny-write")!.includes("/var/run"),
+        );
+        assert.deepEqual(value(a, "deny-read"), ["/tmp/agentos.sock", "/home/u/.ssh", "/proc"]);
+        assert.ok(!read.some((r) => isInside(r, "/proc")), "/proc holds other processes' env");
+        assert.ok(!read.includes("/dev") && read.includes("/dev/urandom"), "no raw disks");
         assert.ok(a.includes("--allow-net") && a.includes("--allow-import"));
         assert.ok(
           a.includes("--allow-sys") && a.includes("--deny-run") && a.includes("--deny-ffi"),
