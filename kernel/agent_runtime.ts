@@ -103,12 +103,27 @@ export async function prepareSdk(dir: string): Promise<SdkRuntime> {
   return { dir, importMap, bootstrap };
 }
 
+/**
+ * bubblewrap arguments that change nothing but the pid namespace: when its first process dies
+ * (with its parent, `--die-with-parent`), the kernel kills every process in it. Used for
+ * unrestricted agents, which may start processes of their own.
+ */
+export const PID_NS_ARGS: readonly string[] = [
+  "--dev-bind",
+  "/",
+  "/",
+  "--unshare-pid",
+  "--die-with-parent",
+];
+
 /** Host facilities the supervisor uses. */
 export interface HostFacilities {
   /** `setpriv` supporting `--pdeathsig`, or null. */
   setpriv: string | null;
   /** `/proc/<pid>/status` and `/stat` are readable (memory and CPU watchdogs). */
   proc: boolean;
+  /** `bwrap` able to start a process in a new pid namespace, or null. */
+  bwrap: string | null;
   /** Clock ticks per second for `/proc/<pid>/stat` times. */
   clockTicks: number;
 }
@@ -143,7 +158,20 @@ export async function probeHost(): Promise<HostFacilities> {
       if (Number.isInteger(n) && n > 0) clockTicks = n;
     } catch { /* keep 100 */ }
   }
-  return { setpriv, proc, clockTicks };
+  let bwrap = which("bwrap");
+  if (bwrap) {
+    try {
+      const r = await new Deno.Command(bwrap, {
+        args: [...PID_NS_ARGS, "--", "true"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (!r.success) bwrap = null;
+    } catch {
+      bwrap = null;
+    }
+  }
+  return { setpriv, proc, clockTicks, bwrap };
 }
 
 /** Resident set size of `pid` in bytes, or null if it is gone. */
@@ -161,9 +189,49 @@ export function readCpuMs(pid: number, clockTicks: number): number | null {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    // utime, stime, and the children it has already reaped (cutime, cstime).
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) +
+      Number(fields[14]);
     return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks : null;
   } catch {
     return null;
   }
+}
+
+/** `pid` and all its descendants (through every thread's `children` list), at most `max`. */
+export function processTree(pid: number, max = 4096): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length && out.length < max) {
+    const p = queue.shift()!;
+    out.push(p);
+    let tasks: string[];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${p}/task`)].map((e) => e.name);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const kids = Deno.readTextFileSync(`/proc/${p}/task/${t}/children`).trim();
+        if (kids) queue.push(...kids.split(/\s+/).map(Number));
+      } catch { /* gone */ }
+    }
+  }
+  return out;
+}
+
+/** Total RSS (bytes) of `pid` and its descendants, or null if `pid` is gone. */
+export function treeRss(pid: number): number | null {
+  const tree = processTree(pid);
+  const own = readRss(pid);
+  if (own === null) return null;
+  return tree.slice(1).reduce((sum, p) => sum + (readRss(p) ?? 0), own);
+}
+
+/** Total CPU time (ms) of `pid` and its descendants, or null if `pid` is gone. */
+export function treeCpuMs(pid: number, clockTicks: number): number | null {
+  const own = readCpuMs(pid, clockTicks);
+  if (own === null) return null;
+  return processTree(pid).slice(1).reduce((s, p) => s + (readCpuMs(p, clockTicks) ?? 0), own);
 }

@@ -14,12 +14,14 @@ import { AgentLog } from "./agent_log.ts";
 import {
   type AgentDeno,
   type HostFacilities,
+  PID_NS_ARGS,
   prepareSdk,
   probeHost,
-  readCpuMs,
-  readRss,
+  processTree,
   resolveAgentDeno,
   type SdkRuntime,
+  treeCpuMs,
+  treeRss,
 } from "./agent_runtime.ts";
 
 /** Lifecycle states of an agent. */
@@ -101,6 +103,8 @@ interface Agent {
   restartTimer: ReturnType<typeof setTimeout> | null;
   exited: Promise<void>;
   finished: boolean;
+  /** Runs under bwrap in its own pid namespace (unrestricted agents). */
+  pidNamespace: boolean;
 }
 
 const TERMINAL: ReadonlySet<AgentState> = new Set(["exited", "failed", "killed"]);
@@ -117,7 +121,7 @@ export function reservedEnvName(name: string): boolean {
 export class AgentSupervisor {
   #agents = new Map<number, Agent>();
   #finished: number[] = [];
-  #host: HostFacilities = { setpriv: null, proc: false, clockTicks: 100 };
+  #host: HostFacilities = { setpriv: null, proc: false, clockTicks: 100, bwrap: null };
   #deno: AgentDeno = { path: null, source: "none" };
   #sdk: SdkRuntime | null = null;
   #watch: ReturnType<typeof setInterval> | undefined;
@@ -161,6 +165,11 @@ export class AgentSupervisor {
     if (!this.#host.setpriv) {
       k.log.warn(
         "setpriv --pdeathsig is unavailable: agents are stopped on a clean shutdown, but a SIGKILLed kernel may leave them running",
+      );
+    }
+    if (!this.#host.bwrap) {
+      k.log.warn(
+        "bwrap cannot create a pid namespace: processes started by unrestricted agents may survive a SIGKILLed kernel",
       );
     }
     if (!this.#host.proc) {
@@ -267,6 +276,7 @@ export class AgentSupervisor {
       restartTimer: null,
       exited: Promise.resolve(),
       finished: false,
+      pidNamespace: false,
     };
     this.#agents.set(agent.id, agent);
     try {
@@ -342,7 +352,15 @@ export class AgentSupervisor {
     }
     if (agent.child && agent.pid !== null && !TERMINAL.has(agent.state)) {
       agent.exitReason = reason;
-      this.#signal(agent.pid, "SIGTERM");
+      if (agent.pidNamespace) {
+        // bubblewrap ends the whole namespace when it gets SIGTERM: ask only the processes
+        // inside it (below bwrap and the namespace's init), so the agent gets its grace period.
+        for (const p of processTree(agent.pid).slice(2)) {
+          try {
+            Deno.kill(p, "SIGTERM");
+          } catch { /* gone */ }
+        }
+      } else this.#signal(agent.pid, "SIGTERM");
       const grace = new Promise<"grace">((r) => {
         const t = setTimeout(() => r("grace"), this.kernel.config.agentKillGraceMs);
         agent.exited.finally(() => clearTimeout(t));
@@ -495,9 +513,15 @@ export class AgentSupervisor {
       AGENTOS_SCRIPT: agent.script,
     };
     const deno = this.#deno.path!;
-    const [cmd, cmdArgs] = this.#host.setpriv
-      ? [this.#host.setpriv, ["--pdeathsig", "KILL", "--", deno, ...args]]
-      : [deno, args];
+    // Unrestricted agents may start processes: run them in their own pid namespace, which the
+    // OS empties when its first process dies. Every agent dies with the kernel (pdeathsig).
+    agent.pidNamespace = spec.level === "unrestricted" && this.#host.bwrap !== null;
+    const inner = agent.pidNamespace
+      ? [this.#host.bwrap!, ...PID_NS_ARGS, "--", deno, ...args]
+      : [deno, ...args];
+    const [cmd, ...cmdArgs] = this.#host.setpriv
+      ? [this.#host.setpriv, "--pdeathsig", "KILL", "--", ...inner]
+      : inner;
     const child = new Deno.Command(cmd, {
       args: cmdArgs,
       cwd: ws,
@@ -633,7 +657,7 @@ export class AgentSupervisor {
       if (a.child === null || a.pid === null || a.limitReason !== null) continue;
       const { memory_mb, cpu_time_ms } = a.spec.limits;
       if (memory_mb !== undefined) {
-        const rss = readRss(a.pid);
+        const rss = treeRss(a.pid);
         if (rss !== null && rss > memory_mb * 1024 * 1024) {
           this.#limitKill(
             a,
@@ -643,7 +667,7 @@ export class AgentSupervisor {
         }
       }
       if (cpu_time_ms !== undefined) {
-        const cpu = readCpuMs(a.pid, this.#host.clockTicks);
+        const cpu = treeCpuMs(a.pid, this.#host.clockTicks);
         if (cpu !== null && cpu > cpu_time_ms) {
           this.#limitKill(
             a,

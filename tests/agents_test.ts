@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startKernel } from "./helpers/kernel.ts";
 import { isKernelError } from "../sdk/mod.ts";
+import { processTree } from "../kernel/agent_runtime.ts";
 import { alive, listAgents, readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -185,17 +186,26 @@ const sub = new Deno.Command("sleep", { args: ["300"] }).spawn();
 console.log("SUB " + sub.pid);
 setInterval(() => {}, 1000);`,
       });
-      const log = await waitFor(async () => {
-        const t = await readLog(k.stateDir, "stubborn");
-        return t.includes("SUB ") ? t : "";
+      await waitFor(async () => (await readLog(k.stateDir, "stubborn")).includes("SUB "));
+      // The agent runs in its own pid namespace: find its subprocess from the host's side.
+      const tree = await waitFor(() => {
+        const t = processTree(a.pid);
+        return t.some((p) => {
+            try {
+              return Deno.readTextFileSync(`/proc/${p}/cmdline`).includes("sleep\u0000300");
+            } catch {
+              return false;
+            }
+          })
+          ? t
+          : null;
       });
-      const sub = Number(log.split("SUB ")[1].split("\n")[0]);
-      assert.ok(alive(sub));
+      assert.ok(tree.every(alive));
       const t0 = Date.now();
       const r = await c.kill({ id: a.id });
       assert.ok(!isKernelError(r) && r.killed);
       assert.ok(Date.now() - t0 >= 1500, "waited for the grace period");
-      await waitFor(() => !alive(a.pid) && !alive(sub), 5000, "process group gone");
+      await waitFor(() => !tree.some(alive), 5000, "process group gone");
     } finally {
       await k.stop();
     }
@@ -326,12 +336,19 @@ Deno.test({
           const r = await spawnOk(c, {
             name: `busy-${level}`,
             level,
-            // A busy loop never notices its socket closing: the OS must end it.
-            script: "for (;;) {}",
+            // A busy loop never notices its socket closing: the OS must end it. The
+            // unrestricted one also starts a process of its own, which must end too.
+            script: level === "unrestricted"
+              ? `new Deno.Command("sleep", { args: ["300"] }).spawn(); console.log("SUB"); for (;;) {}`
+              : "for (;;) {}",
           });
           pids.push(r.pid);
         }
-        await new Promise((r) => setTimeout(r, 500));
+        await waitFor(async () => (await readLog(k.stateDir, "busy-unrestricted")).includes("SUB"));
+        await new Promise((r) => setTimeout(r, 300));
+        const tree = pids.flatMap((p) => processTree(p));
+        assert.ok(tree.length >= pids.length + 1, `the subprocess is in the tree: ${tree}`);
+        pids.splice(0, pids.length, ...tree);
         assert.ok(pids.every(alive));
       } finally {
         if (how === "stop") await k.stop();
