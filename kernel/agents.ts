@@ -438,11 +438,16 @@ export class AgentSupervisor {
       script.length <= 4096;
     if (!looksLikePath) return null;
     const abs = isAbsolute(script) ? script : resolve(caller.workspace, script);
+    // Only path characters: a missing file is a mistake worth reporting, not inline source.
+    const pathLike = /^[\w./~@+-]+$/.test(script);
     let real: string;
     try {
       real = await Deno.realPath(abs);
-      if (!(await Deno.stat(real)).isFile) return null;
+      if (!(await Deno.stat(real)).isFile) throw new Error("not a file");
     } catch {
+      if (pathLike) {
+        throw new SyscallError("NOT_FOUND", `script file ${abs} does not exist or is not a file`);
+      }
       return null; // no such file: inline source
     }
     const inState = isInside(real, this.kernel.layout.root) && !isInside(real, caller.workspace);
@@ -633,7 +638,6 @@ export class AgentSupervisor {
     agent.finished = true;
     agent.exitCode = code;
     agent.exitReason = reason;
-    agent.pid = agent.child ? agent.pid : agent.pid;
     this.#setState(agent, state, reason);
     const k = this.kernel;
     k.server.unlisten(agent.socket, agent.id);

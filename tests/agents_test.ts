@@ -80,6 +80,8 @@ Deno.test({
           [{ script: long, limits: { bogus: 1 } }, "INVALID_MSG", /bogus|limits/],
           [{ script: long, level: "minimal", network: true }, "PERMISSION_DENIED", /network/],
           [{ script: long, level: "root" }, "INVALID_MSG", /level/],
+          [{ script: "./no/such/worker.ts" }, "NOT_FOUND", /does not exist/],
+          [{ script: "/etc/shadow.ts" }, "NOT_FOUND", /does not exist/],
         ] as const
       ) {
         const r = await c.call("SPAWN", payload);
@@ -120,12 +122,14 @@ Deno.test({
         name: "parent",
         level: "standard",
         can_spawn: true,
+        args: [join(k.stateDir, "sdk", "sdk", "mod.ts")],
         script: `import { connect } from "agentos";
 const os = await connect();
 const up = await os.spawn({ name: "too-high", level: "unrestricted", script: "1" });
+const unreadable = await os.spawn({ name: "kernel-file", level: "sandboxed", script: Deno.args[0] });
 const ok = await os.spawn({ name: "grandchild", level: "sandboxed",
   script: "setInterval(() => {}, 1000);" });
-console.log("RESULT " + JSON.stringify({ up, ok }));
+console.log("RESULT " + JSON.stringify({ up, ok, unreadable }));
 setInterval(() => {}, 1000);`,
       });
       const log = await waitFor(
@@ -141,6 +145,7 @@ setInterval(() => {}, 1000);`,
       assert.equal(result.up.code, "PERMISSION_DENIED");
       assert.match(result.up.error, /^Permission denied: .*above your own level standard/);
       assert.equal(result.ok.success, true);
+      assert.equal(result.unreadable.code, "PERMISSION_DENIED", "a script in the kernel's files");
       const gc = result.ok;
       const rows = await listAgents(c);
       assert.equal(rows.find((r) => r.id === gc.id)?.parent_id, parent.id);
