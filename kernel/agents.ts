@@ -5,7 +5,8 @@
  * @module
  */
 import { isAbsolute, join, resolve } from "node:path";
-import { denoArgs, everythingBut, isInside } from "../sandbox/flags.ts";
+import { denoArgs, everythingBut, HIDDEN_ROOTS, isInside } from "../sandbox/flags.ts";
+import { agentBwrapArgs, type AgentMounts } from "../sandbox/agent_bwrap.ts";
 import { type Level, levelRank, type Permissions } from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
@@ -14,7 +15,6 @@ import { AgentLog } from "./agent_log.ts";
 import {
   type AgentDeno,
   type HostFacilities,
-  PID_NS_ARGS,
   prepareSdk,
   probeHost,
   processTree,
@@ -493,6 +493,44 @@ export class AgentSupervisor {
     };
   }
 
+  /** What the OS layer masks for `agent` (existing paths only). */
+  #mounts(agent: Agent): AgentMounts {
+    const k = this.kernel;
+    const p = agent.identity.permissions;
+    const keep = [agent.identity.workspace, agent.runDir];
+    const candidates = [
+      ...p.filesystem.blocked,
+      k.config.socket,
+      k.layout.kernelDir,
+      k.layout.logsDir,
+      k.layout.runDir,
+      k.layout.workspacesDir,
+      ...sshAgentDir(),
+    ].filter((x) => isAbsolute(x) && !HIDDEN_ROOTS.some((h) => isInside(x, h)));
+    const maskDirs: string[] = [];
+    const maskFiles: string[] = [];
+    for (const path of [...new Set(candidates)]) {
+      if (keep.some((own) => isInside(own, path) ? false : isInside(path, own))) continue;
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.lstatSync(path);
+      } catch {
+        continue; // nothing there to hide
+      }
+      if (info.isSymlink) continue; // a mount would follow it; Deno's deny covers the path
+      (info.isDirectory ? maskDirs : maskFiles).push(path);
+    }
+    const masked = (x: string) => maskDirs.some((d) => isInside(x, d));
+    return {
+      maskDirs,
+      maskFiles: maskFiles.filter((f) => !masked(f)),
+      keep,
+      keepReadOnly: [agent.script].filter((s) => masked(s) && !keep.some((o) => isInside(s, o))),
+      noNetwork: p.network.length === 0,
+      confine: p.level !== "unrestricted",
+    };
+  }
+
   #launch(agent: Agent): void {
     const k = this.kernel;
     const spec = agent.spec;
@@ -518,11 +556,12 @@ export class AgentSupervisor {
       AGENTOS_SCRIPT: agent.script,
     };
     const deno = this.#deno.path!;
-    // Unrestricted agents may start processes: run them in their own pid namespace, which the
-    // OS empties when its first process dies. Every agent dies with the kernel (pdeathsig).
-    agent.pidNamespace = spec.level === "unrestricted" && this.#host.bwrap !== null;
+    // Under bubblewrap (where it works): its own pid namespace, which the OS empties when its
+    // first process dies, and below unrestricted, blocked paths masked at the OS level too.
+    // Every agent also dies with the kernel (pdeathsig).
+    agent.pidNamespace = this.#host.bwrap !== null;
     const inner = agent.pidNamespace
-      ? [this.#host.bwrap!, ...PID_NS_ARGS, "--", deno, ...args]
+      ? [this.#host.bwrap!, ...agentBwrapArgs(this.#mounts(agent)), "--", deno, ...args]
       : [deno, ...args];
     const [cmd, ...cmdArgs] = this.#host.setpriv
       ? [this.#host.setpriv, "--pdeathsig", "KILL", "--", ...inner]

@@ -7,6 +7,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startKernel } from "./helpers/kernel.ts";
 import { readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
+import { which } from "../kernel/agent_runtime.ts";
+
+const hasBwrap = which("bwrap") !== null;
+if (!hasBwrap) console.log("bwrap is not installed: skipping the OS-layer agent tests");
 
 const PROBE = `import { connect } from "agentos";
 const cfg = JSON.parse(Deno.args[0]);
@@ -207,6 +211,54 @@ console.log("LEAK " + s.k);`;
       const std = await spawnOk(c, { name: "static-std", level: "standard", script });
       await waitState(c, std.id, ["exited", "failed"]);
       assert.match(await readLog(k.stateDir, "static-std"), /LEAK SECRET/);
+    } finally {
+      await k.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "OS layer: a symlink in the workspace into a blocked path finds nothing",
+  ignore: !hasBwrap,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "aossec" }));
+    const home = join(dir, "home");
+    await Deno.mkdir(join(home, ".ssh"), { recursive: true });
+    const secret = join(home, ".ssh", "id_rsa");
+    await Deno.writeTextFile(secret, "SECRET KEY");
+    const k = await startKernel({
+      dir,
+      env: {
+        HOME: home,
+        DENO_DIR: Deno.env.get("DENO_DIR") ??
+          join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
+      },
+    });
+    try {
+      const c = await k.client();
+      const script = `const out = {};
+for (const name of ["secret", "kernel"]) {
+  try { out[name] = Deno.readTextFileSync(name + "-link"); } catch (e) { out[name] = e.name; }
+}
+console.log("RESULT " + JSON.stringify(out));`;
+      for (const level of ["sandboxed", "standard", "readonly"] as const) {
+        const name = `sym-${level}`;
+        // Someone (e.g. an EXEC) left links in the workspace before the agent runs.
+        const ws = join(k.stateDir, "workspaces", name);
+        await Deno.mkdir(ws, { recursive: true });
+        await Deno.symlink(secret, join(ws, "secret-link"));
+        await Deno.symlink(join(k.stateDir, "kernel", "kernel.pid"), join(ws, "kernel-link"));
+        const a = await spawnOk(c, { name, level, script });
+        await waitState(c, a.id, ["exited", "failed"]);
+        const log = await readLog(k.stateDir, name);
+        assert.ok(log.includes("RESULT "), log);
+        const got = JSON.parse(log.split("RESULT ")[1].split("\n")[0]);
+        assert.equal(got.secret, "NotFound", `${level}: ${JSON.stringify(got)}`);
+        assert.equal(got.kernel, "NotFound", `${level}: ${JSON.stringify(got)}`);
+      }
     } finally {
       await k.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
