@@ -9,6 +9,7 @@
 import { join, resolve } from "node:path";
 import { AgentOSClient, isKernelError } from "../sdk/mod.ts";
 import { probeSocket } from "../kernel/probe.ts";
+import { readRss, treeRss } from "../kernel/agent_runtime.ts";
 
 const MAIN = resolve(import.meta.dirname!, "..", "main.ts");
 
@@ -18,13 +19,9 @@ export interface AgentBench {
   spawn_100: { wall_ms: number; kernel_rss_mb: number; agent_rss_median_mb: number };
 }
 
+/** RSS in MiB of `pid` and its descendants (an agent is bwrap + its init + Deno). */
 function rssMb(pid: number): number {
-  try {
-    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmRSS:\s+(\d+)\s+kB/m);
-    return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
-  } catch {
-    return 0;
-  }
+  return Math.round((treeRss(pid) ?? 0) / 104857.6) / 10;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -107,7 +104,7 @@ export async function benchAgents(samples = 20): Promise<AgentBench> {
         },
         spawn_100: {
           wall_ms: Math.round(wall),
-          kernel_rss_mb: rssMb(kernel.pid),
+          kernel_rss_mb: Math.round((readRss(kernel.pid) ?? 0) / 104857.6) / 10,
           agent_rss_median_mb: agentRss[Math.floor(agentRss.length / 2)],
         },
       };
