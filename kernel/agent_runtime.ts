@@ -162,7 +162,19 @@ export async function probeHost(): Promise<HostFacilities> {
   if (bwrap) {
     try {
       const r = await new Deno.Command(bwrap, {
-        args: [...PID_NS_ARGS, "--", "true"],
+        // Everything the agent sandbox uses (sandbox/agent_bwrap.ts) must work here.
+        args: [
+          ...PID_NS_ARGS,
+          "--proc",
+          "/proc",
+          "--dev",
+          "/dev",
+          "--unshare-net",
+          "--tmpfs",
+          "/mnt",
+          "--",
+          "true",
+        ],
         stdout: "null",
         stderr: "null",
       }).output();

@@ -169,7 +169,7 @@ export class AgentSupervisor {
     }
     if (!this.#host.bwrap) {
       k.log.warn(
-        "bwrap cannot create a pid namespace: processes started by unrestricted agents may survive a SIGKILLed kernel",
+        "bwrap is unavailable or cannot create namespaces here: agents run with Deno's permission flags only (no OS-level masking of blocked paths), and processes started by unrestricted agents may survive a SIGKILLed kernel",
       );
     }
     if (!this.#host.proc) {
