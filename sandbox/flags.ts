@@ -119,6 +119,9 @@ function withoutHidden(paths: readonly string[]): string[] {
     : out;
 }
 
+/** Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN); stay clear of it. */
+export const MAX_ARG_BYTES = 120_000;
+
 function uniq(items: readonly string[]): string[] {
   return [...new Set(items)];
 }
@@ -208,5 +211,13 @@ export function denoArgs(input: FlagInput): string[] {
   out.push(...flag("allow-env", uniq(["AGENTOS_*", ...(input.envNames ?? [])])));
   if (p.level === "standard") out.push("--allow-sys");
   out.push("--deny-run", "--deny-ffi");
+  const long = out.find((a) => a.length > MAX_ARG_BYTES);
+  if (long) {
+    throw new Error(
+      `${
+        long.slice(0, long.indexOf("="))
+      } would be ${long.length} bytes, over the OS limit for one argument; the directories around the state directory hold too many entries: move it (--state-dir) somewhere less crowded`,
+    );
+  }
   return [...out, ...v8, ...tail];
 }

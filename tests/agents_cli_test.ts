@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, startKernel } from "./helpers/kernel.ts";
+import { MAIN, runCli, startKernel } from "./helpers/kernel.ts";
 import { waitFor } from "./helpers/agents.ts";
 import { parseDuration, parseMemory } from "../cli/agents.ts";
 
@@ -100,6 +100,25 @@ Deno.test({
       const dup = await runCli(["spawn", "svc", "1", ...s]);
       assert.equal(dup.code, 1);
       assert.match(dup.stderr, /taken/);
+      // logs -f follows the file until interrupted.
+      const follow = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "logs", "svc", "-f", ...s],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let followed = "";
+      const reader = (async () => {
+        for await (const chunk of follow.stdout) followed += new TextDecoder().decode(chunk);
+      })();
+      try {
+        await waitFor(() => followed.includes("svc up arg1"), 20_000, "logs -f output");
+      } finally {
+        follow.kill("SIGINT");
+        const st = await follow.status;
+        await reader;
+        await follow.stderr.cancel();
+        assert.equal(st.code, 0);
+      }
       const killed = await runCli(["kill", "svc", ...s]);
       assert.equal(killed.code, 0, killed.stderr);
       assert.match(killed.stdout, /killed svc/);

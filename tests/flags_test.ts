@@ -172,6 +172,15 @@ Deno.test("flags: heap limit, env names, args", () => {
   assert.deepEqual(a.slice(-3), [paths.bootstrap, "x", "y"]);
 });
 
+Deno.test("flags: a grant list over the OS's per-argument limit is refused clearly", () => {
+  const permissions = defaultPermissions("standard", { workspace: paths.workspace, blocked });
+  const crowded = Array.from({ length: 5000 }, (_, i) => `/tmp/entry-with-a-long-name-${i}`);
+  assert.throws(
+    () => denoArgs({ permissions, paths: { ...paths, outsideState: crowded } }),
+    /too many entries/,
+  );
+});
+
 Deno.test("flags: a path with a comma is refused, not split", () => {
   const permissions = defaultPermissions("sandboxed", { workspace: "/s/w,x", blocked: [] });
   assert.throws(
