@@ -10,6 +10,7 @@ import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 import { permsCommand } from "./cli/perms.ts";
 
 // imports: issue 4 (agents)
+import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -25,7 +26,11 @@ export const commands: readonly Command[] = [
   // commands: issue 3 (permissions and host syscalls)
   permsCommand,
   // commands: issue 4 (agents)
-
+  spawnCommand,
+  listCommand,
+  killCommand,
+  logsCommand,
+  runCommand,
   // commands: issue 5 (messaging)
 
   // commands: issue 6 (think)

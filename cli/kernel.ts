@@ -25,6 +25,9 @@ Options:
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
   --frame-timeout MS    drop a connection whose frame stays unfinished this long (default: 10000)
+  --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
+                        or this Deno when not compiled)
+  --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -60,7 +63,8 @@ export const kernelCommand: Command = {
       // flags: issue 3 (permissions and host syscalls)
       "client-network": { type: "string" },
       // flags: issue 4 (agents)
-
+      deno: { type: "string" },
+      "agent-log-max": { type: "string" },
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
@@ -97,7 +101,8 @@ export const kernelCommand: Command = {
       // config from flags: issue 3 (permissions and host syscalls)
       clientNetwork: parseDomainList(values["client-network"]),
       // config from flags: issue 4 (agents)
-
+      agentDeno: values.deno,
+      agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)
@@ -121,3 +126,13 @@ export const kernelCommand: Command = {
     return 0;
   },
 };
+
+/** `--agent-log-max`: bytes, at least 4096. */
+function parseLogMax(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 4096 || n > 2 ** 40) {
+    throw new UsageError("--agent-log-max must be a whole number of bytes, at least 4096");
+  }
+  return n;
+}

@@ -19,6 +19,7 @@ import { logExecConfinement } from "../sandbox/bwrap.ts";
 import { releaseClientWorkspace } from "../syscalls/fs.ts";
 
 // imports: issue 4 (agents)
+import { AgentSupervisor } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -51,6 +52,8 @@ export class Kernel {
   // services: issue 3 (permissions and host syscalls)
 
   // services: issue 4 (agents)
+  /** The agent supervisor (SPAWN, KILL, LIST). */
+  readonly agents: AgentSupervisor;
 
   // services: issue 5 (messaging)
 
@@ -74,6 +77,7 @@ export class Kernel {
     this.onRelease((id) => releaseClientWorkspace(this, id));
 
     // construct services: issue 4 (agents)
+    this.agents = new AgentSupervisor(this);
 
     // construct services: issue 5 (messaging)
 
@@ -140,6 +144,17 @@ export class Kernel {
   async start(): Promise<void> {
     await ensureLayout(this.layout);
     await this.#claimSocket();
+    // start services: issue 3 (permissions and host syscalls)
+    await logExecConfinement(this.log);
+
+    // start services: issue 4 (agents)
+    await this.agents.start();
+
+    // start services: issue 5 (messaging)
+
+    // start services: issue 6 (think)
+
+    // Services are ready before the first connection is accepted.
     this.server.listen(
       this.config.socket,
       () =>
@@ -150,15 +165,6 @@ export class Kernel {
         }),
       true,
     );
-    // start services: issue 3 (permissions and host syscalls)
-    await logExecConfinement(this.log);
-
-    // start services: issue 4 (agents)
-
-    // start services: issue 5 (messaging)
-
-    // start services: issue 6 (think)
-
     await Deno.writeTextFile(join(this.layout.kernelDir, "kernel.pid"), `${Deno.pid}\n`);
     this.log.info("kernel listening", {
       version: this.version,

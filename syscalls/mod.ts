@@ -13,6 +13,7 @@ import { exec } from "./exec.ts";
 import { http } from "./http.ts";
 
 // imports: issue 4 (agents)
+import { kill, list, spawn } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -32,7 +33,9 @@ export const syscalls = {
   EXEC: exec,
   HTTP: http,
   // syscalls: issue 4 (agents)
-
+  SPAWN: spawn,
+  KILL: kill,
+  LIST: list,
   // syscalls: issue 5 (messaging)
 
   // syscalls: issue 6 (think)
