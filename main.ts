@@ -7,8 +7,10 @@ import { kernelCommand } from "./cli/kernel.ts";
 import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { permsCommand } from "./cli/perms.ts";
 
 // imports: issue 4 (agents)
+import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -22,9 +24,13 @@ export const commands: readonly Command[] = [
   stopCommand,
   callCommand,
   // commands: issue 3 (permissions and host syscalls)
-
+  permsCommand,
   // commands: issue 4 (agents)
-
+  spawnCommand,
+  listCommand,
+  killCommand,
+  logsCommand,
+  runCommand,
   // commands: issue 5 (messaging)
 
   // commands: issue 6 (think)

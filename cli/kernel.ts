@@ -18,12 +18,32 @@ Options:
   --state-dir DIR       state directory (default: $AGENTOS_STATE_DIR, $XDG_STATE_HOME/agentos
                         or ~/.local/state/agentos)
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
+  --client-network DOMAINS
+                        comma-separated domains granted to main-socket clients (HTTP
+                        allowlist; "*" any, "*.example.com" a domain and its subdomains);
+                        gives sandboxed clients HTTP and a network in EXEC
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
   --frame-timeout MS    drop a connection whose frame stays unfinished this long (default: 10000)
+  --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
+                        or this Deno when not compiled)
+  --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
+
+/** Parse `--client-network a.com,*.b.org` into a list; undefined when the flag is absent. */
+function parseDomainList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = value.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  if (list.length === 0) throw new UsageError("--client-network needs at least one domain");
+  for (const d of list) {
+    if (d.length > 256 || !/^(\*|(\*\.)?[A-Za-z0-9.:\[\]_-]+)$/.test(d)) {
+      throw new UsageError(`--client-network: "${d}" is not a domain, "*" or "*.domain"`);
+    }
+  }
+  return list;
+}
 
 /** Start a kernel with the given flags and serve until it is stopped. */
 export const kernelCommand: Command = {
@@ -41,9 +61,10 @@ export const kernelCommand: Command = {
       "frame-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
       // flags: issue 3 (permissions and host syscalls)
-
+      "client-network": { type: "string" },
       // flags: issue 4 (agents)
-
+      deno: { type: "string" },
+      "agent-log-max": { type: "string" },
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
@@ -78,9 +99,10 @@ export const kernelCommand: Command = {
       logLevel: logLevel as LogLevel,
       frameTimeoutMs: frameTimeout,
       // config from flags: issue 3 (permissions and host syscalls)
-
+      clientNetwork: parseDomainList(values["client-network"]),
       // config from flags: issue 4 (agents)
-
+      agentDeno: values.deno,
+      agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)
@@ -104,3 +126,13 @@ export const kernelCommand: Command = {
     return 0;
   },
 };
+
+/** `--agent-log-max`: bytes, at least 4096. */
+function parseLogMax(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 4096 || n > 2 ** 40) {
+    throw new UsageError("--agent-log-max must be a whole number of bytes, at least 4096");
+  }
+  return n;
+}

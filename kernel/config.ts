@@ -23,8 +23,16 @@ export interface KernelConfig {
   maxConnections: number;
 
   // config: issue 3 (permissions and host syscalls)
+  /** Domains granted to main-socket clients (`--client-network`); undefined: the level's default. */
+  clientNetwork?: string[];
 
   // config: issue 4 (agents)
+  /** Deno executable for agents (`--deno`); else AGENTOS_DENO, deno on PATH, Deno.execPath(). */
+  agentDeno?: string;
+  /** Time between SIGTERM and SIGKILL when an agent is killed. */
+  agentKillGraceMs: number;
+  /** Size at which an agent's log file is rotated to `.1`. */
+  agentLogMaxBytes: number;
 
   // config: issue 5 (messaging)
 
@@ -57,9 +65,11 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     frameTimeoutMs: partial.frameTimeoutMs ?? 10_000,
     maxConnections: partial.maxConnections ?? 4096,
     // defaults: issue 3 (permissions and host syscalls)
-
+    clientNetwork: partial.clientNetwork,
     // defaults: issue 4 (agents)
-
+    agentDeno: partial.agentDeno,
+    agentKillGraceMs: partial.agentKillGraceMs ?? 2000,
+    agentLogMaxBytes: partial.agentLogMaxBytes ?? 10 * 1024 * 1024,
     // defaults: issue 5 (messaging)
 
     // defaults: issue 6 (think)

@@ -81,8 +81,10 @@ export class Connection {
       // Reset by peer, or closed under us: either way this connection is done.
     }
     if (!this.#closing) {
-      // Peer closed its side: finish writing what is owed, then close.
+      // The peer closed its side: cancel work still running for it (a hung-up client's EXEC
+      // must not run on), write whatever is already owed, then close.
       this.#closing = true;
+      this.abort.abort();
       if (!this.#pumping) this.close();
     }
   }

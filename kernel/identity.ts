@@ -28,6 +28,7 @@ export class IdentityTable {
   #nextId = 1;
   #byId = new Map<number, Identity>();
   #byName = new Map<string, number>();
+  readonly #runTag = Date.now().toString(36);
 
   constructor(
     private readonly workspacesDir: string,
@@ -54,7 +55,12 @@ export class IdentityTable {
     network?: readonly string[];
   }): Identity {
     const id = options.id ?? this.allocateId();
-    const workspace = join(this.workspacesDir, options.workspaceName ?? `${options.kind}-${id}`);
+    // Ids restart at 1 with every kernel run; the run tag keeps a new client from inheriting a
+    // workspace that an earlier run's client of the same id left behind.
+    const workspace = join(
+      this.workspacesDir,
+      options.workspaceName ?? `${options.kind}-${id}-${this.#runTag}`,
+    );
     const identity: Identity = {
       id,
       kind: options.kind,

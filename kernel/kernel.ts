@@ -15,8 +15,11 @@ import { probeSocket } from "./probe.ts";
 import type { Syscall } from "../syscalls/registry.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { logExecConfinement } from "../sandbox/bwrap.ts";
+import { releaseClientWorkspace } from "../syscalls/fs.ts";
 
 // imports: issue 4 (agents)
+import { AgentSupervisor } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -49,6 +52,8 @@ export class Kernel {
   // services: issue 3 (permissions and host syscalls)
 
   // services: issue 4 (agents)
+  /** The agent supervisor (SPAWN, KILL, LIST). */
+  readonly agents: AgentSupervisor;
 
   // services: issue 5 (messaging)
 
@@ -69,8 +74,10 @@ export class Kernel {
     this.stopped = new Promise((resolve) => this.#stopped = resolve);
 
     // construct services: issue 3 (permissions and host syscalls)
+    this.onRelease((id) => releaseClientWorkspace(this, id));
 
     // construct services: issue 4 (agents)
+    this.agents = new AgentSupervisor(this);
 
     // construct services: issue 5 (messaging)
 
@@ -137,19 +144,27 @@ export class Kernel {
   async start(): Promise<void> {
     await ensureLayout(this.layout);
     await this.#claimSocket();
-    this.server.listen(
-      this.config.socket,
-      () => this.identities.create({ kind: "client", level: this.config.clientLevel }),
-      true,
-    );
     // start services: issue 3 (permissions and host syscalls)
+    await logExecConfinement(this.log);
 
     // start services: issue 4 (agents)
+    await this.agents.start();
 
     // start services: issue 5 (messaging)
 
     // start services: issue 6 (think)
 
+    // Services are ready before the first connection is accepted.
+    this.server.listen(
+      this.config.socket,
+      () =>
+        this.identities.create({
+          kind: "client",
+          level: this.config.clientLevel,
+          network: this.config.clientNetwork,
+        }),
+      true,
+    );
     await Deno.writeTextFile(join(this.layout.kernelDir, "kernel.pid"), `${Deno.pid}\n`);
     this.log.info("kernel listening", {
       version: this.version,

@@ -123,8 +123,160 @@ export class AgentOSClient {
   }
 
   // methods: issue 3 (permissions and host syscalls)
+  /**
+   * EXEC: run `sh -c command` confined as the caller's level allows (bubblewrap for standard
+   * and sandboxed). Resolves with `{success, stdout, stderr, exit_code, timed_out, truncated}`;
+   * `success` is true when the command exited 0 within its time.
+   *
+   * @param command shell command line, e.g. `"ls -la"`
+   * @param options `cwd` (default: the caller's workspace), `timeout` in seconds (default 30,
+   *   capped by `max_exec_time_ms`), extra `env` variables, `stdin` text
+   * @example
+   * const r = await os.exec("echo hi", { timeout: 5 });
+   * if (!isKernelError(r)) console.log(r.stdout);
+   */
+  exec(
+    command: string,
+    options: Omit<RequestFor<"EXEC">, "command"> = {},
+  ): Promise<Result<ResponseFor<"EXEC">>> {
+    return this.request("EXEC", { ...options, command });
+  }
+
+  /**
+   * HTTP: one request to a host the caller's `network` allowlist names; redirects are followed
+   * and re-checked hop by hop. Resolves with `{success, status_code, headers, body,
+   * body_encoding, truncated, url}`; `body` is base64 when `body_encoding` is `"base64"`.
+   *
+   * @param url absolute http:// or https:// URL
+   * @param options `method` (default GET), `headers`, `body` (with `body_encoding`), `timeout`
+   *   in seconds (default 30; expiry answers code `TIMEOUT`)
+   * @example
+   * const r = await os.http("https://api.example.com/data");
+   * if (!isKernelError(r)) console.log(r.status_code, r.body);
+   */
+  http(
+    url: string,
+    options: Omit<RequestFor<"HTTP">, "url"> = {},
+  ): Promise<Result<ResponseFor<"HTTP">>> {
+    return this.request("HTTP", { ...options, url });
+  }
+
+  /**
+   * READ: read a file, or one page of it. Relative paths are relative to the caller's workspace.
+   * A file larger than one response (about 900 KiB of content) comes back in pages:
+   * `truncated` is true and the next page starts at `offset + length`. Use
+   * `encoding: "base64"` for binary files. See {@link readAll} for the whole file.
+   */
+  readFile(
+    path: string,
+    options: { offset?: number; length?: number; encoding?: "utf8" | "base64" } = {},
+  ): Promise<Result<ResponseFor<"READ">>> {
+    return this.request("READ", { path, ...options });
+  }
+
+  /**
+   * READ a whole file of any size as bytes, page by page. Returns the kernel's error if a page
+   * fails (and stops at `maxBytes`, default 256 MiB, with a `QUOTA_EXCEEDED`-style error).
+   */
+  async readAll(path: string, maxBytes = 256 * 1024 * 1024): Promise<Result<Uint8Array>> {
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    for (;;) {
+      const r = await this.readFile(path, { offset, encoding: "base64" });
+      if (r.success === false) return r;
+      const bytes = base64ToBytes(r.content);
+      parts.push(bytes);
+      offset += r.length;
+      if (offset > maxBytes) {
+        return {
+          success: false,
+          code: "QUOTA_EXCEEDED",
+          error: `${path} is larger than maxBytes (${maxBytes})`,
+        };
+      }
+      if (!r.truncated || r.length === 0) break;
+    }
+    const out = new Uint8Array(offset);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * WRITE: write `content` (a string, sent as UTF-8, or bytes, sent as base64) to `path`.
+   * `mode`: `"write"` (default) replaces the file atomically and keeps its mode bits;
+   * `"create"` fails if the file exists; `"append"` appends. `mkdirs` creates missing parent
+   * directories.
+   */
+  writeFile(
+    path: string,
+    content: string | Uint8Array,
+    options: { mode?: "write" | "append" | "create"; mkdirs?: boolean } = {},
+  ): Promise<Result<ResponseFor<"WRITE">>> {
+    return this.request("WRITE", {
+      path,
+      ...(typeof content === "string"
+        ? { content }
+        : { content: bytesToBase64(content), encoding: "base64" as const }),
+      ...options,
+    });
+  }
+
+  /**
+   * GET_PERMS: the caller's permission record, or (`agentId`) a descendant's — any identity's
+   * for an unrestricted caller.
+   */
+  getPermissions(agentId?: number): Promise<Result<ResponseFor<"GET_PERMS">>> {
+    return this.request("GET_PERMS", agentId === undefined ? {} : { agent_id: agentId });
+  }
+
+  /**
+   * SET_PERMS: change the caller's own permissions (lowering only) or a descendant's (needs
+   * `can_spawn`; any identity's for an unrestricted caller), never above the caller's own.
+   * `level` resets to that level's defaults; `permissions` changes single fields. For a
+   * running agent the response's `enforcement` says the Deno flags of its process stay as
+   * they were until it restarts.
+   */
+  setPermissions(options: {
+    agentId?: number;
+    level?: RequestFor<"SET_PERMS">["level"];
+    permissions?: RequestFor<"SET_PERMS">["permissions"];
+  }): Promise<Result<ResponseFor<"SET_PERMS">>> {
+    const { agentId, level, permissions } = options;
+    return this.request("SET_PERMS", {
+      ...(agentId === undefined ? {} : { agent_id: agentId }),
+      ...(level === undefined ? {} : { level }),
+      ...(permissions === undefined ? {} : { permissions }),
+    });
+  }
 
   // methods: issue 4 (agents)
+
+  /**
+   * SPAWN: start an agent. `script` is a `.ts`/`.js` path or inline TypeScript; the agent
+   * imports this SDK as `"agentos"`. Without `level`, `sandboxed` (default true) picks
+   * `sandboxed`, false picks `standard`. Needs `can_spawn`; a level above yours is refused.
+   *
+   * ```ts
+   * const r = await os.spawn({ name: "worker", script: "console.log('hi')" });
+   * ```
+   */
+  spawn(options: RequestFor<"SPAWN">): Promise<Result<ResponseFor<"SPAWN">>> {
+    return this.request("SPAWN", options);
+  }
+
+  /** KILL: stop an agent (and its descendants) by `{name}` or `{id}`. */
+  kill(target: RequestFor<"KILL">): Promise<Result<ResponseFor<"KILL">>> {
+    return this.request("KILL", target);
+  }
+
+  /** LIST: every agent with its state, pid, uptime, level, parent, exit code and restarts. */
+  listAgents(): Promise<Result<ResponseFor<"LIST">>> {
+    return this.request("LIST", {});
+  }
 
   // methods: issue 5 (messaging)
 
@@ -145,6 +297,21 @@ export class AgentOSClient {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+function base64ToBytes(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }
 
 /** Connect to a kernel: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`, unless `options.socket`. */

@@ -7,8 +7,13 @@ import type { Syscall } from "./registry.ts";
 import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 
 // imports: issue 3 (permissions and host syscalls)
+import { getPerms, setPerms } from "./perms.ts";
+import { read, write } from "./fs.ts";
+import { exec } from "./exec.ts";
+import { http } from "./http.ts";
 
 // imports: issue 4 (agents)
+import { kill, list, spawn } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -21,9 +26,16 @@ export const syscalls = {
   KERNEL_STATUS: kernelStatus,
   SHUTDOWN: shutdown,
   // syscalls: issue 3 (permissions and host syscalls)
-
+  GET_PERMS: getPerms,
+  SET_PERMS: setPerms,
+  READ: read,
+  WRITE: write,
+  EXEC: exec,
+  HTTP: http,
   // syscalls: issue 4 (agents)
-
+  SPAWN: spawn,
+  KILL: kill,
+  LIST: list,
   // syscalls: issue 5 (messaging)
 
   // syscalls: issue 6 (think)
