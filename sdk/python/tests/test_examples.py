@@ -108,6 +108,17 @@ class Examples(unittest.TestCase):
         text = system if isinstance(system, str) else " ".join(b["text"] for b in system)
         self.assertIn("concise assistant", text)
 
+    def test_think_agent_ts_with_agentos_run(self) -> None:
+        kernel.require(self, "THINK", "SPAWN", "LIST")
+        before = len(fake_llm.message_requests())
+        script = os.path.join(EXAMPLES, "think_agent.ts")
+        main = os.path.join(REPO, "main.ts")
+        p = run([DENO, "run", "-A", main, "run", script, "--", "What", "is", "2+2?"])
+        self.assertEqual(p.returncode, 0, self.explain(p))
+        self.assertIn("fake answer: What is 2+2?", p.stdout)
+        sent = fake_llm.message_requests()[before:]
+        self.assertEqual([fake_llm.user_text(s) for s in sent], ["What is 2+2?"])
+
     def test_think_agent_ts_as_a_spawned_agent(self) -> None:
         kernel.require(self, "THINK", "SPAWN", "LIST")
         before = len(fake_llm.message_requests())
