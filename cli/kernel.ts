@@ -3,6 +3,7 @@
  * @module
  */
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { mailboxFlags } from "./mailbox_flags.ts";
 import { Kernel, KernelRunningError } from "../kernel/kernel.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
@@ -20,6 +21,12 @@ Options:
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  --mailbox-max-messages N
+                        messages waiting in one mailbox; SEND beyond it is refused (default: 10000)
+  --mailbox-max-bytes SIZE
+                        message bytes waiting in one mailbox, K/M/G suffixes (default: 64M)
+  --mailbox-max-total-bytes SIZE
+                        message bytes waiting in all mailboxes together (default: 1G)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -43,7 +50,9 @@ export const kernelCommand: Command = {
       // flags: issue 4 (agents)
 
       // flags: issue 5 (messaging)
-
+      "mailbox-max-messages": { type: "string" },
+      "mailbox-max-bytes": { type: "string" },
+      "mailbox-max-total-bytes": { type: "string" },
       // flags: issue 6 (think)
     }, false);
     if (values.help) {
@@ -73,7 +82,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 4 (agents)
 
       // config from flags: issue 5 (messaging)
-
+      ...mailboxFlags(values),
       // config from flags: issue 6 (think)
     }, allSyscalls);
     try {

@@ -27,6 +27,12 @@ export interface KernelConfig {
   // config: issue 4 (agents)
 
   // config: issue 5 (messaging)
+  /** Most messages waiting in one identity's mailbox (SEND beyond it: QUOTA_EXCEEDED). */
+  mailboxMaxMessages: number;
+  /** Most message bytes (serialized JSON) waiting in one identity's mailbox. */
+  mailboxMaxBytes: number;
+  /** Most message bytes waiting in all mailboxes together. */
+  mailboxMaxTotalBytes: number;
 
   // config: issue 6 (think)
 }
@@ -61,7 +67,9 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     // defaults: issue 4 (agents)
 
     // defaults: issue 5 (messaging)
-
+    mailboxMaxMessages: partial.mailboxMaxMessages ?? 10_000,
+    mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
+    mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? 1024 * 1024 * 1024,
     // defaults: issue 6 (think)
   };
 }

@@ -19,6 +19,7 @@ import type { Syscall } from "../syscalls/registry.ts";
 // imports: issue 4 (agents)
 
 // imports: issue 5 (messaging)
+import { Mailboxes } from "./mailbox.ts";
 
 // imports: issue 6 (think)
 
@@ -51,6 +52,8 @@ export class Kernel {
   // services: issue 4 (agents)
 
   // services: issue 5 (messaging)
+  /** Every identity's bounded message queue (SEND, RECV, BROADCAST). */
+  readonly mailboxes: Mailboxes;
 
   // services: issue 6 (think)
   #shutdownHooks: (() => void | Promise<void>)[] = [];
@@ -73,6 +76,12 @@ export class Kernel {
     // construct services: issue 4 (agents)
 
     // construct services: issue 5 (messaging)
+    this.mailboxes = new Mailboxes({
+      maxMessages: this.config.mailboxMaxMessages,
+      maxBytes: this.config.mailboxMaxBytes,
+      maxTotalBytes: this.config.mailboxMaxTotalBytes,
+    }, (id) => this.identities.get(id) !== undefined);
+    this.onRelease((id) => this.mailboxes.drop(id));
 
     // construct services: issue 6 (think)
   }

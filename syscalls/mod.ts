@@ -11,6 +11,7 @@ import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 // imports: issue 4 (agents)
 
 // imports: issue 5 (messaging)
+import { broadcast, recv, register, send } from "./ipc.ts";
 
 // imports: issue 6 (think)
 
@@ -25,7 +26,10 @@ export const syscalls = {
   // syscalls: issue 4 (agents)
 
   // syscalls: issue 5 (messaging)
-
+  SEND: send,
+  RECV: recv,
+  BROADCAST: broadcast,
+  REGISTER: register,
   // syscalls: issue 6 (think)
 } as const;
 
