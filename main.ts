@@ -11,6 +11,7 @@ import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 // imports: issue 4 (agents)
 
 // imports: issue 5 (messaging)
+import { recvCommand, sendCommand } from "./cli/ipc.ts";
 
 // imports: issue 6 (think)
 import { VERSION } from "./kernel/kernel.ts";
@@ -26,7 +27,8 @@ export const commands: readonly Command[] = [
   // commands: issue 4 (agents)
 
   // commands: issue 5 (messaging)
-
+  sendCommand,
+  recvCommand,
   // commands: issue 6 (think)
 ];
 
