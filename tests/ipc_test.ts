@@ -424,3 +424,32 @@ Deno.test("ipc: two connections exchange 10,000 messages each way, none lost or 
     console.log(`backpressure refusals while exchanging: ${refusals}`);
   });
 });
+
+Deno.test("ipc: messages() iterates blocking receives and ends when the client closes", async () => {
+  await withKernel([], async (k) => {
+    const rx = await named(k, "rx");
+    const tx = await k.client();
+    const seen: unknown[] = [];
+    const loop = (async () => {
+      for await (const m of rx.messages({ timeoutMs: 200 })) {
+        seen.push(m.message);
+        if (seen.length === 3) break;
+      }
+    })();
+    for (let i = 0; i < 3; i++) {
+      ok(await tx.sendMessage(i, { toName: "rx" }));
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await loop;
+    assert.deepEqual(seen, [0, 1, 2]);
+    // A loop left waiting ends (without throwing) when the client is closed.
+    let after = 0;
+    const waiting = (async () => {
+      for await (const _ of rx.messages({ timeoutMs: 10_000 })) after++;
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    rx.close();
+    await waiting;
+    assert.equal(after, 0);
+  });
+});
