@@ -10,6 +10,7 @@ import { permissionDenied, SyscallError } from "../kernel/errors.ts";
 import {
   type Envelope,
   MAX_MESSAGE_BYTES,
+  MAX_NAME_LENGTH,
   nameProblem,
   RESPONSE_OVERHEAD,
 } from "../kernel/mailbox.ts";
@@ -28,14 +29,15 @@ export const RECV_MAX_TIMEOUT_MS = 600_000;
 /** Most entries listed in BROADCAST's `skipped` (the count is always exact). */
 export const BROADCAST_MAX_SKIPPED_LISTED = 1_000;
 
-/** An identity name: 1–64 of `[A-Za-z0-9._-]`, not purely numeric. */
-const NameSchema = z.string().max(1024).superRefine((name, ctx) => {
-  const problem = nameProblem(name);
-  if (problem) ctx.addIssue({ code: "custom", message: problem });
-});
+/** An identity name: 1–64 of `[A-Za-z0-9._-]`, not purely numeric (same rule as `nameProblem`). */
+const NameSchema = z.string()
+  .min(1, "a name must not be empty")
+  .max(MAX_NAME_LENGTH, `a name is at most ${MAX_NAME_LENGTH} characters`)
+  .regex(/^[A-Za-z0-9._-]+$/, "a name may only contain letters, digits, '.', '_' and '-'")
+  .refine((name) => nameProblem(name) === null, "a name must not be purely numeric, '.' or '..'");
 
 /** A message: any JSON value (the key must be present; `null` is a value). */
-const MessageSchema = z.unknown();
+const MessageSchema = z.unknown().describe("any JSON value");
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -127,10 +129,8 @@ export const register = defineSyscall({
 // SEND
 
 const SendSchema = z.object({
-  /** Recipient's id. */
-  to: z.number().int().min(1).max(0xffff_ffff).optional(),
-  /** Recipient's name. */
-  to_name: NameSchema.optional(),
+  to: z.number().int().min(1).max(0xffff_ffff).optional().describe("recipient's id"),
+  to_name: NameSchema.optional().describe("recipient's name (give exactly one of to, to_name)"),
   message: MessageSchema,
 }).strict().superRefine((v, ctx) => {
   if ((v.to === undefined) === (v.to_name === undefined)) {
@@ -188,12 +188,12 @@ export const send = defineSyscall({
 // RECV
 
 const RecvSchema = z.object({
-  /** Most messages to return (default 100). */
-  max: z.number().int().min(1).max(RECV_MAX_MAX).optional(),
-  /** Block until a message arrives or the timeout passes. */
-  wait: z.boolean().optional(),
-  /** How long a blocking RECV waits (default 30 s, at most 10 min). */
-  timeout_ms: z.number().int().min(0).max(RECV_MAX_TIMEOUT_MS).optional(),
+  max: z.number().int().min(1).max(RECV_MAX_MAX).optional()
+    .describe("most messages to return (default 100)"),
+  wait: z.boolean().optional()
+    .describe("block until a message arrives or the timeout passes"),
+  timeout_ms: z.number().int().min(0).max(RECV_MAX_TIMEOUT_MS).optional()
+    .describe("how long wait blocks, in ms (default 30000); only with wait: true"),
 }).strict().superRefine((v, ctx) => {
   if (v.timeout_ms !== undefined && v.wait !== true) {
     ctx.addIssue({
@@ -286,7 +286,10 @@ export const broadcast = defineSyscall({
   name: "BROADCAST",
   summary:
     "Queue a message for every live named identity (the caller only with include_self); full mailboxes are reported in skipped.",
-  schema: z.object({ message: MessageSchema, include_self: z.boolean().optional() }).strict(),
+  schema: z.object({
+    message: MessageSchema,
+    include_self: z.boolean().optional().describe("also deliver to the caller (default false)"),
+  }).strict(),
   right: null,
   emptyResponse: { delivered_count: 0, skipped: [], skipped_count: 0 },
   handler: (input, ctx): BroadcastResponse => {
