@@ -26,7 +26,8 @@ Options:
   --mailbox-max-bytes SIZE
                         message bytes waiting in one mailbox, K/M/G suffixes (default: 64M)
   --mailbox-max-total-bytes SIZE
-                        message bytes waiting in all mailboxes together (default: 1G)
+                        memory held by waiting messages in all mailboxes together
+                        (default: 1G, or a quarter of the kernel's heap limit if less)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { DEFAULT_SOCKET } from "./protocol.ts";
 import type { Level } from "../sandbox/permissions.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
+import { defaultMailboxTotalBytes } from "./mailbox.ts";
 
 /** Everything the kernel needs to know to start. */
 export interface KernelConfig {
@@ -31,7 +32,7 @@ export interface KernelConfig {
   mailboxMaxMessages: number;
   /** Most message bytes (serialized JSON) waiting in one identity's mailbox. */
   mailboxMaxBytes: number;
-  /** Most message bytes waiting in all mailboxes together. */
+  /** Most memory held by waiting messages in all mailboxes together (see Mailboxes). */
   mailboxMaxTotalBytes: number;
 
   // config: issue 6 (think)
@@ -69,7 +70,7 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     // defaults: issue 5 (messaging)
     mailboxMaxMessages: partial.mailboxMaxMessages ?? 10_000,
     mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
-    mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? 1024 * 1024 * 1024,
+    mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? defaultMailboxTotalBytes(),
     // defaults: issue 6 (think)
   };
 }

@@ -9,6 +9,7 @@
  * is released.
  * @module
  */
+import v8 from "node:v8";
 import { MAX_PAYLOAD } from "./protocol.ts";
 
 /** Bytes reserved in a RECV response for its own fields (`success`, `count`, `remaining`...). */
@@ -39,9 +40,15 @@ export function nameProblem(name: string): string | null {
 interface Stored {
   readonly from: number;
   readonly fromName: string | null;
-  readonly message: unknown;
+  /**
+   * The message's JSON text. Kept as text, not as a parsed value: a parsed value can take many
+   * times its JSON size in memory (`[{},{},...]`), a string at most twice.
+   */
+  readonly text: string;
   /** UTF-8 bytes of the message's JSON. */
   readonly bytes: number;
+  /** Memory charged against the kernel-wide budget. */
+  readonly cost: number;
   /** Upper bound on the UTF-8 bytes of the whole envelope's JSON, separator included. */
   readonly envelopeBytes: number;
   /** When it was delivered (ms since epoch). */
@@ -69,8 +76,22 @@ export interface MailboxLimits {
   maxMessages: number;
   /** Most message bytes waiting in one mailbox. */
   maxBytes: number;
-  /** Most message bytes waiting in all mailboxes together. */
+  /**
+   * Most memory held by waiting messages in all mailboxes together: each message is charged
+   * its in-memory string size plus {@link STORED_OVERHEAD}.
+   */
   maxTotalBytes: number;
+}
+
+/** Bytes charged per stored message for its bookkeeping, on top of its text. */
+export const STORED_OVERHEAD = 128;
+
+/**
+ * The default kernel-wide budget: 1 GiB, or a quarter of the V8 heap limit if that is less, so
+ * that waiting messages can never exhaust the kernel's heap.
+ */
+export function defaultMailboxTotalBytes(): number {
+  return Math.min(1024 ** 3, Math.floor(v8.getHeapStatistics().heap_size_limit / 4));
 }
 
 /** The outcome of one delivery attempt. */
@@ -121,7 +142,7 @@ export class Mailboxes {
     private readonly alive: (id: number) => boolean = () => true,
   ) {}
 
-  /** Bytes waiting in all mailboxes. */
+  /** Memory charged for the messages waiting in all mailboxes (see {@link MailboxLimits}). */
   get totalBytes(): number {
     return this.#totalBytes;
   }
@@ -138,15 +159,15 @@ export class Mailboxes {
   }
 
   /**
-   * Queue `message` (already checked to be at most {@link MAX_MESSAGE_BYTES}, with `bytes` its
-   * serialized size) for identity `to`. Refuses, without side effects, when the mailbox or the
+   * Queue a message, given as its JSON `text` whose UTF-8 size is `bytes` (already checked to be
+   * at most {@link MAX_MESSAGE_BYTES}), for identity `to`. Refuses, without side effects, when the mailbox or the
    * kernel-wide budget is full.
    */
   deliver(
     to: number,
     from: number,
     fromName: string | null,
-    message: unknown,
+    text: string,
     bytes: number,
   ): DeliverResult {
     if (!this.alive(to)) return { ok: false, reason: "the recipient no longer exists" };
@@ -166,7 +187,9 @@ export class Mailboxes {
           `mailbox is full (${box.bytes} bytes waiting; ${bytes} more would pass its ${maxBytes}-byte limit)`,
       };
     }
-    if (this.#totalBytes + bytes > maxTotalBytes) {
+    // A V8 string is 1 byte per unit when all are Latin-1, else 2; pure ASCII iff bytes == length.
+    const cost = (bytes === text.length ? bytes : 2 * text.length) + STORED_OVERHEAD;
+    if (this.#totalBytes + cost > maxTotalBytes) {
       return {
         ok: false,
         reason:
@@ -174,9 +197,9 @@ export class Mailboxes {
       };
     }
     const seq = box.nextSeq++;
-    box.items.push({ from, fromName, message, bytes, envelopeBytes, at: Date.now(), seq });
+    box.items.push({ from, fromName, text, bytes, cost, envelopeBytes, at: Date.now(), seq });
     box.bytes += bytes;
-    this.#totalBytes += bytes;
+    this.#totalBytes += cost;
     box.wake();
     return { ok: true, seq };
   }
@@ -193,22 +216,24 @@ export class Mailboxes {
     const now = Date.now();
     let used = 0;
     let freed = 0;
+    let freedCost = 0;
     while (box.head < box.items.length && out.length < max) {
       const m = box.items[box.head];
       if (used + m.envelopeBytes > budget) break;
       used += m.envelopeBytes;
       freed += m.bytes;
+      freedCost += m.cost;
       out.push({
         from: m.from,
         from_name: m.fromName,
-        message: m.message,
+        message: JSON.parse(m.text),
         age_ms: now - m.at,
         seq: m.seq,
       });
       box.items[box.head++] = undefined as unknown as Stored;
     }
     box.bytes -= freed;
-    this.#totalBytes -= freed;
+    this.#totalBytes -= freedCost;
     if (box.head === box.items.length) {
       box.items = [];
       box.head = 0;
@@ -247,7 +272,7 @@ export class Mailboxes {
     const box = this.#boxes.get(id);
     if (!box) return;
     this.#boxes.delete(id);
-    this.#totalBytes -= box.bytes;
+    for (let k = box.head; k < box.items.length; k++) this.#totalBytes -= box.items[k].cost;
     box.wake();
   }
 }

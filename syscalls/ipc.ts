@@ -46,8 +46,8 @@ const encoder = new TextEncoder();
 /** Scratch space for measuring UTF-8 size without allocating (3 bytes per UTF-16 unit at most). */
 const scratch = new Uint8Array(MAX_MESSAGE_BYTES * 3 + 4);
 
-/** The UTF-8 size of `message`'s JSON; refuses messages too large to ever be received. */
-function messageSize(op: string, message: unknown): number {
+/** `message` as JSON text and its UTF-8 size; refuses messages too large to ever be received. */
+function serialize(op: string, message: unknown): { text: string; bytes: number } {
   const text = JSON.stringify(message);
   if (text === undefined) {
     throw new SyscallError("INVALID_MSG", `${op}: field "message" must be a JSON value`);
@@ -63,7 +63,7 @@ function messageSize(op: string, message: unknown): number {
         `(a message must fit in one RECV response); split it or pass a file path instead`,
     );
   }
-  return bytes;
+  return { text, bytes };
 }
 
 /** Queue one message, publishing `message.received`; returns its seq or the refusal reason. */
@@ -71,10 +71,9 @@ function deliver(
   kernel: Kernel,
   to: Identity,
   from: Identity,
-  message: unknown,
-  bytes: number,
+  message: { text: string; bytes: number },
 ): { ok: true; seq: number } | { ok: false; reason: string } {
-  const r = kernel.mailboxes.deliver(to.id, from.id, from.name, message, bytes);
+  const r = kernel.mailboxes.deliver(to.id, from.id, from.name, message.text, message.bytes);
   if (r.ok) kernel.bus.emit("message.received", { to: to.id, from: from.id, seq: r.seq });
   return r;
 }
@@ -160,7 +159,7 @@ export const send = defineSyscall({
   right: null,
   emptyResponse: { delivered_to: null },
   handler: (input, ctx): SendResponse => {
-    const bytes = messageSize("SEND", input.message);
+    const message = serialize("SEND", input.message);
     const { identities } = ctx.kernel;
     const target = input.to !== undefined
       ? identities.get(input.to)
@@ -173,7 +172,7 @@ export const send = defineSyscall({
           : `SEND: no live identity is named "${input.to_name}" (names are released when their owner leaves)`,
       );
     }
-    const r = deliver(ctx.kernel, target, ctx.identity, input.message, bytes);
+    const r = deliver(ctx.kernel, target, ctx.identity, message);
     if (!r.ok) {
       throw new SyscallError(
         "QUOTA_EXCEEDED",
@@ -293,7 +292,7 @@ export const broadcast = defineSyscall({
   right: null,
   emptyResponse: { delivered_count: 0, skipped: [], skipped_count: 0 },
   handler: (input, ctx): BroadcastResponse => {
-    const bytes = messageSize("BROADCAST", input.message);
+    const message = serialize("BROADCAST", input.message);
     const me = ctx.identity;
     const recipients: Identity[] = [];
     for (const identity of ctx.kernel.identities.all()) {
@@ -305,7 +304,7 @@ export const broadcast = defineSyscall({
     const skipped: SkippedRecipient[] = [];
     let skippedCount = 0;
     for (const to of recipients) {
-      const r = deliver(ctx.kernel, to, me, input.message, bytes);
+      const r = deliver(ctx.kernel, to, me, message);
       if (r.ok) {
         delivered++;
       } else {

@@ -8,6 +8,7 @@ import { Kernel } from "../kernel/kernel.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { AgentOSClient, isKernelError } from "../sdk/mod.ts";
 import { Logger } from "../kernel/log.ts";
+import { STORED_OVERHEAD } from "../kernel/mailbox.ts";
 
 Deno.test({
   name: "ipc: a message.received event per delivered message; release drops the mailbox",
@@ -61,10 +62,10 @@ Deno.test({
       }
       assert.equal(kernel.mailboxes.pending(bId), 0);
       // b held '"x"', '"y"' and '"all"' (11 bytes); only a's '"all"' (5 bytes) remains.
-      assert.equal(held, 16);
-      assert.equal(kernel.mailboxes.totalBytes, 5);
+      assert.equal(held, 16 + 4 * STORED_OVERHEAD);
+      assert.equal(kernel.mailboxes.totalBytes, 5 + STORED_OVERHEAD);
       // A dead identity gets no new mailbox.
-      assert.equal(kernel.mailboxes.deliver(bId, aId, "a", 1, 1).ok, false);
+      assert.equal(kernel.mailboxes.deliver(bId, aId, "a", "1", 1).ok, false);
     } finally {
       for (const c of clients) c.close();
       await kernel.shutdown("test over");

@@ -158,6 +158,26 @@ Deno.test("ipc: the per-mailbox byte limit refuses and recovers", async () => {
   });
 });
 
+Deno.test("ipc: the kernel-wide message memory budget refuses and recovers", async () => {
+  await withKernel(["--mailbox-max-total-bytes", "3000"], async (k) => {
+    const r1 = await named(k, "r1");
+    const r2 = await named(k, "r2");
+    const tx = await k.client();
+    const msg = "m".repeat(600); // 602 bytes of ASCII + 128 bookkeeping = 730 charged
+    for (let i = 0; i < 2; i++) ok(await tx.sendMessage(msg, { toName: "r1" }));
+    for (let i = 0; i < 2; i++) ok(await tx.sendMessage(msg, { toName: "r2" }));
+    const err = fails(await tx.sendMessage(msg, { toName: "r2" }), "QUOTA_EXCEEDED");
+    assert.match(err, /kernel's message memory is full/);
+    // Non-ASCII text is charged two bytes per UTF-16 unit: 302 units -> 732 charged.
+    ok(await r1.recvMessages());
+    ok(await tx.sendMessage("é".repeat(300), { toName: "r2" }));
+    ok(await tx.sendMessage("é".repeat(300), { toName: "r2" }));
+    fails(await tx.sendMessage("é", { toName: "r1" }), "QUOTA_EXCEEDED");
+    assert.equal(ok(await r2.recvMessages()).count, 4);
+    ok(await tx.sendMessage(msg, { toName: "r1" }));
+  });
+});
+
 Deno.test("ipc: a blocking RECV wakes promptly and holds no other connection", async () => {
   await withKernel([], async (k) => {
     const rx = await named(k, "rx");
