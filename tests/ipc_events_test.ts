@@ -73,3 +73,87 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "ipc: an agent identity keeps its name and mailbox across connections until released",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "aos" });
+    const kernel = new Kernel(
+      { socket: join(dir, "k.sock"), stateDir: join(dir, "state") },
+      allSyscalls,
+      new Logger("error", "text"),
+    );
+    const clients: AgentOSClient[] = [];
+    const connect = async (socket: string) => {
+      const c = await AgentOSClient.connect({ socket });
+      clients.push(c);
+      return c;
+    };
+    try {
+      await kernel.start();
+      // An agent's identity and private socket, as the supervisor sets them up: every
+      // connection on that socket is the agent, and closing one does not release it.
+      const agent = kernel.identities.create({ kind: "agent", level: "minimal", name: "worker" });
+      const agentSocket = join(kernel.layout.runDir, "worker.sock");
+      kernel.server.listen(agentSocket, () => agent, false);
+      const user = await connect(kernel.config.socket);
+      // Addressable by its spawn name without REGISTER; reached by BROADCAST.
+      const sent = await user.sendMessage({ n: 1 }, { toName: "worker" });
+      assert.ok(!isKernelError(sent) && sent.delivered_to === agent.id);
+      const bc = await user.broadcast({ n: 2 });
+      assert.ok(!isKernelError(bc) && bc.delivered_count === 1);
+      // The agent (minimal level) may use IPC; it keeps its spawn name.
+      const first = await connect(agentSocket);
+      const r1 = await first.recvMessages({ max: 1 });
+      assert.ok(!isKernelError(r1));
+      assert.deepEqual(r1.messages.map((m) => m.message), [{ n: 1 }]);
+      const rename = await first.registerName("other");
+      assert.ok(
+        isKernelError(rename) && rename.code === "PERMISSION_DENIED",
+        JSON.stringify(rename),
+      );
+      const same = await first.registerName("worker");
+      assert.ok(!isKernelError(same) && same.agent_id === agent.id);
+      // A client cannot take the agent's name.
+      const steal = await user.registerName("worker");
+      assert.ok(isKernelError(steal) && steal.code === "ERROR");
+      // The connection goes (as in a restart): the mailbox stays, seq continues.
+      first.close();
+      await new Promise((r) => setTimeout(r, 50));
+      const sent3 = await user.sendMessage({ n: 3 }, { toName: "worker" });
+      assert.ok(!isKernelError(sent3) && sent3.seq === 3);
+      const second = await connect(agentSocket);
+      const r2 = await second.recvMessages();
+      assert.ok(!isKernelError(r2));
+      assert.deepEqual(r2.messages.map((m) => [m.seq, m.message]), [[2, { n: 2 }], [3, { n: 3 }]]);
+      // A waiting RECV wakes on a SEND.
+      const waiting = second.recvMessages({ wait: true, timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!isKernelError(await user.sendMessage({ n: 4 }, { toName: "worker" })));
+      const woke = await waiting;
+      assert.ok(!isKernelError(woke) && woke.count === 1 && woke.messages[0].seq === 4);
+      // The agent exits for good while a RECV waits: the RECV ends at once (empty), the
+      // mailbox and the name are gone, and a client can take the name.
+      const finalWait = second.recvMessages({ wait: true, timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = performance.now();
+      kernel.releaseIdentity(agent.id);
+      const ended = await finalWait;
+      assert.ok(!isKernelError(ended) && ended.count === 0);
+      assert.ok(performance.now() - t0 < 2_000, "the waiting RECV outlived its identity");
+      kernel.releaseIdentity(agent.id);
+      kernel.server.unlisten(agentSocket, agent.id);
+      assert.equal(kernel.mailboxes.pending(agent.id), 0);
+      const gone = await user.sendMessage({ n: 5 }, { toName: "worker" });
+      assert.ok(isKernelError(gone) && gone.code === "NOT_FOUND");
+      const taken = await user.registerName("worker");
+      assert.ok(!isKernelError(taken), JSON.stringify(taken));
+    } finally {
+      for (const c of clients) c.close();
+      await kernel.shutdown("test over");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
