@@ -21,6 +21,8 @@ Options:
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
+                        or this Deno when not compiled)
   --mailbox-max-messages N
                         messages waiting in one mailbox; SEND beyond it is refused (default: 10000)
   --mailbox-max-bytes SIZE
@@ -49,7 +51,7 @@ export const kernelCommand: Command = {
       // flags: issue 3 (permissions and host syscalls)
 
       // flags: issue 4 (agents)
-
+      deno: { type: "string" },
       // flags: issue 5 (messaging)
       "mailbox-max-messages": { type: "string" },
       "mailbox-max-bytes": { type: "string" },
@@ -81,7 +83,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 3 (permissions and host syscalls)
 
       // config from flags: issue 4 (agents)
-
+      agentDeno: values.deno,
       // config from flags: issue 5 (messaging)
       ...mailboxFlags(values),
       // config from flags: issue 6 (think)
