@@ -24,15 +24,19 @@ export const MAX_MESSAGE_BYTES = MAX_PAYLOAD - RESPONSE_OVERHEAD - ENVELOPE_OVER
 /** Longest identity name. */
 export const MAX_NAME_LENGTH = 64;
 
-const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** Why `name` is not a valid identity name, or null if it is. */
+/**
+ * Why `name` is not a valid identity name, or null if it is: 1–64 of `[A-Za-z0-9._-]`, starting
+ * with a letter or digit (as SPAWN's names), and not purely numeric (a number is an id).
+ */
 export function nameProblem(name: string): string | null {
   if (name.length === 0) return "a name must not be empty";
   if (name.length > MAX_NAME_LENGTH) return `a name is at most ${MAX_NAME_LENGTH} characters`;
-  if (!NAME_RE.test(name)) return "a name may only contain letters, digits, '.', '_' and '-'";
+  if (!NAME_RE.test(name)) {
+    return "a name may only contain letters, digits, '.', '_' and '-', and starts with a letter or digit";
+  }
   if (/^[0-9]+$/.test(name)) return "a name must not be purely numeric (numbers are ids)";
-  if (name === "." || name === "..") return `"${name}" is not a valid name`;
   return null;
 }
 

@@ -168,8 +168,8 @@ export class AgentOSClient {
   // methods: issue 5 (messaging)
 
   /**
-   * REGISTER: take the unique name `name` (1–64 of `A-Z a-z 0-9 . _ -`, not purely numeric),
-   * so that others can reach this connection with `sendMessage(m, { toName: name })`. The name
+   * REGISTER: take the unique name `name` (1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter
+   * or digit, not purely numeric), so that others can reach this connection with `sendMessage(m, { toName: name })`. The name
    * is released when this connection closes. A spawned agent already holds its spawn name.
    */
   registerName(name: string): Promise<Result<ResponseFor<"REGISTER">>> {

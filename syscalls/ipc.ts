@@ -29,12 +29,15 @@ export const RECV_MAX_TIMEOUT_MS = 600_000;
 /** Most entries listed in BROADCAST's `skipped` (the count is always exact). */
 export const BROADCAST_MAX_SKIPPED_LISTED = 1_000;
 
-/** An identity name: 1–64 of `[A-Za-z0-9._-]`, not purely numeric (same rule as `nameProblem`). */
+/** An identity name (the rule of `nameProblem`). */
 const NameSchema = z.string()
   .min(1, "a name must not be empty")
   .max(MAX_NAME_LENGTH, `a name is at most ${MAX_NAME_LENGTH} characters`)
-  .regex(/^[A-Za-z0-9._-]+$/, "a name may only contain letters, digits, '.', '_' and '-'")
-  .refine((name) => nameProblem(name) === null, "a name must not be purely numeric, '.' or '..'");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    "a name may only contain letters, digits, '.', '_' and '-', and starts with a letter or digit",
+  )
+  .refine((name) => nameProblem(name) === null, "a name must not be purely numeric (an id)");
 
 /** A message: any JSON value (the key must be present; `null` is a value). */
 const MessageSchema = z.unknown().describe("any JSON value");

@@ -389,6 +389,8 @@ Deno.test("ipc: invalid payloads are INVALID_MSG and change nothing", async () =
       ["REGISTER", { name: "42" }],
       ["REGISTER", { name: "a/b" }],
       ["REGISTER", { name: ".." }],
+      ["REGISTER", { name: "-x" }],
+      ["REGISTER", { name: ".hidden" }],
       ["REGISTER", { name: "é" }],
       ["REGISTER", { name: "x".repeat(65) }],
       ["REGISTER", { name: 7 }],
