@@ -3,8 +3,21 @@
  * private sockets exchange 10,000 messages each way.
  */
 import assert from "node:assert/strict";
-import { startKernel } from "./helpers/kernel.ts";
+import { startKernel, type TestKernel } from "./helpers/kernel.ts";
 import { isKernelError } from "../sdk/mod.ts";
+
+/**
+ * The kernel opens its socket before the agent supervisor has finished starting (resolving
+ * Deno, copying the SDK), so a SPAWN at once can fail with "no Deno runtime for agents". Wait
+ * for the supervisor's start-up log line first.
+ */
+async function agentsReady(k: TestKernel): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!/agent runtime/.test(k.logs())) {
+    assert.ok(Date.now() < deadline, `the agent supervisor did not start:\n${k.logs()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /**
  * An agent that sends `count` numbered messages to `peer` (retrying on backpressure) while it
@@ -60,6 +73,7 @@ Deno.test("ipc: two spawned agents exchange 10,000 messages each way, none lost 
   // A small mailbox so that backpressure (QUOTA_EXCEEDED, then retry) is part of the run.
   const k = await startKernel({ args: ["--mailbox-max-messages", "300"] });
   try {
+    await agentsReady(k);
     const os = await k.client();
     const reg = await os.registerName("observer");
     assert.ok(!isKernelError(reg), JSON.stringify(reg));
@@ -106,6 +120,73 @@ Deno.test("ipc: two spawned agents exchange 10,000 messages each way, none lost 
         reports.get("bob")!.refused
       }`,
     );
+  } finally {
+    await k.stop();
+  }
+});
+
+/** Each run takes one message, forwards it to `observer`, and fails (so it is restarted). */
+const PHOENIX = `
+import { connect, isKernelError } from "agentos";
+const os = await connect();
+const r = await os.recvMessages({ wait: true, max: 1, timeoutMs: 30000 });
+if (isKernelError(r) || r.count !== 1) Deno.exit(3);
+const m = r.messages[0];
+await os.sendMessage({ got: m.message, seq: m.seq }, { toName: "observer" });
+os.close();
+Deno.exit(1);
+`;
+
+Deno.test("ipc: a restarted agent keeps its id, name and mailbox", async () => {
+  const k = await startKernel();
+  try {
+    await agentsReady(k);
+    const os = await k.client();
+    assert.ok(!isKernelError(await os.registerName("observer")));
+    const spawned = await os.spawn({
+      name: "phoenix",
+      script: PHOENIX,
+      level: "minimal",
+      restart_policy: "on-failure",
+      max_restarts: 2,
+    });
+    assert.ok(!isKernelError(spawned), JSON.stringify(spawned));
+    // Queue all three at once: each run of the agent takes one.
+    for (const n of [1, 2, 3]) {
+      const r = await os.sendMessage({ n }, { toName: "phoenix" });
+      assert.ok(!isKernelError(r), JSON.stringify(r));
+      assert.equal(r.delivered_to, spawned.agent_id);
+    }
+    const got: { got: unknown; seq: number }[] = [];
+    const froms = new Set<number>();
+    const deadline = Date.now() + 60_000;
+    while (got.length < 3) {
+      assert.ok(Date.now() < deadline, `got ${JSON.stringify(got)}\n${k.logs()}`);
+      const r = await os.recvMessages({ wait: true, timeoutMs: 5_000 });
+      assert.ok(!isKernelError(r));
+      for (const m of r.messages) {
+        assert.equal(m.from_name, "phoenix");
+        froms.add(m.from);
+        got.push(m.message as { got: unknown; seq: number });
+      }
+    }
+    assert.deepEqual(got, [
+      { got: { n: 1 }, seq: 1 },
+      { got: { n: 2 }, seq: 2 },
+      { got: { n: 3 }, seq: 3 },
+    ]);
+    assert.deepEqual([...froms], [spawned.agent_id]);
+    // After its last allowed restart fails, the agent is gone for good: name and mailbox too.
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const r = await os.sendMessage("anyone?", { toName: "phoenix" });
+      if (isKernelError(r)) {
+        assert.equal(r.code, "NOT_FOUND");
+        break;
+      }
+      assert.ok(Date.now() < until, "phoenix stayed addressable after giving up");
+      await new Promise((res) => setTimeout(res, 50));
+    }
   } finally {
     await k.stop();
   }
