@@ -4,8 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { Op } from "../kernel/protocol.ts";
-import { MAX_PAYLOAD } from "../kernel/protocol.ts";
+import { MAX_PAYLOAD, Op } from "../kernel/protocol.ts";
 import { permissionDenied, SyscallError } from "../kernel/errors.ts";
 import {
   type Envelope,
@@ -18,7 +17,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { Identity } from "../kernel/identity.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
 
-/** Default and largest number of messages one RECV returns. */
+/** Number of messages a RECV returns at most when it gives no `max`. */
 export const RECV_DEFAULT_MAX = 100;
 /** Largest `max` a RECV may ask for. */
 export const RECV_MAX_MAX = 10_000;
@@ -51,7 +50,15 @@ const scratch = new Uint8Array(MAX_MESSAGE_BYTES * 3 + 4);
 
 /** `message` as JSON text and its UTF-8 size; refuses messages too large to ever be received. */
 function serialize(op: string, message: unknown): { text: string; bytes: number } {
-  const text = JSON.stringify(message);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(message);
+  } catch (err) {
+    throw new SyscallError(
+      "INVALID_MSG",
+      `${op}: field "message" cannot be serialized (${(err as Error).message})`,
+    );
+  }
   if (text === undefined) {
     throw new SyscallError("INVALID_MSG", `${op}: field "message" must be a JSON value`);
   }
