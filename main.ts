@@ -13,6 +13,7 @@ import { permsCommand } from "./cli/perms.ts";
 import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
 // imports: issue 5 (messaging)
+import { recvCommand, sendCommand } from "./cli/ipc.ts";
 
 // imports: issue 6 (think)
 import { VERSION } from "./kernel/kernel.ts";
@@ -32,7 +33,8 @@ export const commands: readonly Command[] = [
   logsCommand,
   runCommand,
   // commands: issue 5 (messaging)
-
+  sendCommand,
+  recvCommand,
   // commands: issue 6 (think)
 ];
 

@@ -3,6 +3,7 @@
  * @module
  */
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { mailboxFlags } from "./mailbox_flags.ts";
 import { Kernel, KernelRunningError } from "../kernel/kernel.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
@@ -28,6 +29,13 @@ Options:
   --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
                         or this Deno when not compiled)
   --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
+  --mailbox-max-messages N
+                        messages waiting in one mailbox; SEND beyond it is refused (default: 10000)
+  --mailbox-max-bytes SIZE
+                        message bytes waiting in one mailbox, K/M/G suffixes (default: 64M)
+  --mailbox-max-total-bytes SIZE
+                        memory held by waiting messages in all mailboxes together
+                        (default: 1G, or a quarter of the kernel's heap limit if less)
   -h, --help            show this help
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
@@ -66,7 +74,9 @@ export const kernelCommand: Command = {
       deno: { type: "string" },
       "agent-log-max": { type: "string" },
       // flags: issue 5 (messaging)
-
+      "mailbox-max-messages": { type: "string" },
+      "mailbox-max-bytes": { type: "string" },
+      "mailbox-max-total-bytes": { type: "string" },
       // flags: issue 6 (think)
     }, false);
     if (values.help) {
@@ -104,7 +114,7 @@ export const kernelCommand: Command = {
       agentDeno: values.deno,
       agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
       // config from flags: issue 5 (messaging)
-
+      ...mailboxFlags(values),
       // config from flags: issue 6 (think)
     }, allSyscalls);
     try {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { DEFAULT_SOCKET } from "./protocol.ts";
 import type { Level } from "../sandbox/permissions.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
+import { defaultMailboxTotalBytes } from "./mailbox.ts";
 
 /** Everything the kernel needs to know to start. */
 export interface KernelConfig {
@@ -35,6 +36,12 @@ export interface KernelConfig {
   agentLogMaxBytes: number;
 
   // config: issue 5 (messaging)
+  /** Most messages waiting in one identity's mailbox (SEND beyond it: QUOTA_EXCEEDED). */
+  mailboxMaxMessages: number;
+  /** Most message bytes (serialized JSON) waiting in one identity's mailbox. */
+  mailboxMaxBytes: number;
+  /** Most memory held by waiting messages in all mailboxes together (see Mailboxes). */
+  mailboxMaxTotalBytes: number;
 
   // config: issue 6 (think)
 }
@@ -71,7 +78,9 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     agentKillGraceMs: partial.agentKillGraceMs ?? 2000,
     agentLogMaxBytes: partial.agentLogMaxBytes ?? 10 * 1024 * 1024,
     // defaults: issue 5 (messaging)
-
+    mailboxMaxMessages: partial.mailboxMaxMessages ?? 10_000,
+    mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
+    mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? defaultMailboxTotalBytes(),
     // defaults: issue 6 (think)
   };
 }

@@ -22,6 +22,7 @@ import { releaseClientWorkspace } from "../syscalls/fs.ts";
 import { AgentSupervisor } from "./agents.ts";
 
 // imports: issue 5 (messaging)
+import { Mailboxes } from "./mailbox.ts";
 
 // imports: issue 6 (think)
 
@@ -56,6 +57,8 @@ export class Kernel {
   readonly agents: AgentSupervisor;
 
   // services: issue 5 (messaging)
+  /** Every identity's bounded message queue (SEND, RECV, BROADCAST). */
+  readonly mailboxes: Mailboxes;
 
   // services: issue 6 (think)
   #shutdownHooks: (() => void | Promise<void>)[] = [];
@@ -80,6 +83,12 @@ export class Kernel {
     this.agents = new AgentSupervisor(this);
 
     // construct services: issue 5 (messaging)
+    this.mailboxes = new Mailboxes({
+      maxMessages: this.config.mailboxMaxMessages,
+      maxBytes: this.config.mailboxMaxBytes,
+      maxTotalBytes: this.config.mailboxMaxTotalBytes,
+    }, (id) => this.identities.get(id) !== undefined);
+    this.onRelease((id) => this.mailboxes.drop(id));
 
     // construct services: issue 6 (think)
   }

@@ -16,6 +16,7 @@ import { http } from "./http.ts";
 import { kill, list, spawn } from "./agents.ts";
 
 // imports: issue 5 (messaging)
+import { broadcast, recv, register, send } from "./ipc.ts";
 
 // imports: issue 6 (think)
 
@@ -37,7 +38,10 @@ export const syscalls = {
   KILL: kill,
   LIST: list,
   // syscalls: issue 5 (messaging)
-
+  SEND: send,
+  RECV: recv,
+  BROADCAST: broadcast,
+  REGISTER: register,
   // syscalls: issue 6 (think)
 } as const;
 
