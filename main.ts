@@ -13,6 +13,7 @@ import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 // imports: issue 5 (messaging)
 
 // imports: issue 6 (think)
+import { thinkCommand } from "./cli/think.ts";
 import { VERSION } from "./kernel/kernel.ts";
 
 /** Every command, in the order `--help` lists them. */
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   // commands: issue 5 (messaging)
 
   // commands: issue 6 (think)
+  thinkCommand,
 ];
 
 function mainHelp(): string {

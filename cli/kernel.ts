@@ -8,6 +8,9 @@ import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../kernel/log.ts";
 import { defaultSocketPath, defaultStateDir } from "../kernel/config.ts";
+// imports: issue 6 (think)
+import { DEFAULT_MODEL } from "../kernel/config.ts";
+import { thinkConfigFromFlags } from "./think_flags.ts";
 
 const HELP = `agentos kernel — run the AgentOS kernel in the foreground (alias: agentos start)
 
@@ -20,7 +23,17 @@ Options:
   --client-level LEVEL  level of main-socket clients: ${LEVELS.join(", ")} (default: unrestricted)
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
+  --model MODEL         default THINK model (default: $AGENTOS_MODEL or ${DEFAULT_MODEL})
+  --llm-concurrency N   THINK calls in flight at once, kernel-wide (default: 4)
+  --llm-queue-timeout S seconds a THINK call may wait for a slot before TIMEOUT (default: 120)
+  --llm-timeout S       seconds one Messages API request may take (default: 600)
+  --llm-max-attempts N  attempts per THINK on 429/529/5xx (default: 4)
+  --client-llm-max-calls N   THINK call quota of each main-socket client (default: none)
+  --client-llm-max-tokens N  THINK token quota of each main-socket client (default: none)
   -h, --help            show this help
+
+THINK reads ANTHROPIC_API_KEY (kept in the kernel, removed from its environment at start)
+and ANTHROPIC_BASE_URL from the environment.
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
 
@@ -45,6 +58,13 @@ export const kernelCommand: Command = {
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
+      model: { type: "string" },
+      "llm-concurrency": { type: "string" },
+      "llm-queue-timeout": { type: "string" },
+      "llm-timeout": { type: "string" },
+      "llm-max-attempts": { type: "string" },
+      "client-llm-max-calls": { type: "string" },
+      "client-llm-max-tokens": { type: "string" },
     }, false);
     if (values.help) {
       console.log(HELP);
@@ -75,6 +95,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)
+      ...thinkConfigFromFlags(values),
     }, allSyscalls);
     try {
       await kernel.start();

@@ -21,6 +21,8 @@ import type { Syscall } from "../syscalls/registry.ts";
 // imports: issue 5 (messaging)
 
 // imports: issue 6 (think)
+import { LlmService, takeApiKeyFromEnv } from "./llm.ts";
+import { DEFAULT_RETRY_POLICY } from "./llm_retry.ts";
 
 /** The kernel's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -53,6 +55,8 @@ export class Kernel {
   // services: issue 5 (messaging)
 
   // services: issue 6 (think)
+  /** THINK: the API key, the fair scheduler and quotas. */
+  readonly llm: LlmService;
   #shutdownHooks: (() => void | Promise<void>)[] = [];
   #releaseHooks: ((id: number) => void)[] = [];
   #stopping: Promise<void> | null = null;
@@ -75,6 +79,17 @@ export class Kernel {
     // construct services: issue 5 (messaging)
 
     // construct services: issue 6 (think)
+    this.llm = new LlmService(this, {
+      model: this.config.llmModel,
+      concurrency: this.config.llmConcurrency,
+      queueTimeoutMs: this.config.llmQueueTimeoutMs,
+      requestTimeoutMs: this.config.llmRequestTimeoutMs,
+      maxQueuedPerIdentity: 256,
+      retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: this.config.llmMaxAttempts },
+      baseUrl: this.config.llmBaseUrl,
+      clientMaxCalls: this.config.clientLlmMaxCalls,
+      clientMaxTokens: this.config.clientLlmMaxTokens,
+    }, takeApiKeyFromEnv());
   }
 
   /** Paths blocked for every identity other than through explicit grants. */
@@ -143,6 +158,7 @@ export class Kernel {
     // start services: issue 5 (messaging)
 
     // start services: issue 6 (think)
+    this.llm.start();
 
     await Deno.writeTextFile(join(this.layout.kernelDir, "kernel.pid"), `${Deno.pid}\n`);
     this.log.info("kernel listening", {

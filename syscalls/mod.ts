@@ -13,6 +13,7 @@ import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 // imports: issue 5 (messaging)
 
 // imports: issue 6 (think)
+import { think } from "./think.ts";
 
 /** The registry, keyed by op name (types for the SDK come from this object). */
 export const syscalls = {
@@ -27,6 +28,7 @@ export const syscalls = {
   // syscalls: issue 5 (messaging)
 
   // syscalls: issue 6 (think)
+  THINK: think,
 } as const;
 
 /** The registry's type: op name to declaration. */
