@@ -382,7 +382,7 @@ Deno.test("THINK without a key: a clear error naming ANTHROPIC_API_KEY, and no r
 
 Deno.test("THINK quotas: refused with QUOTA_EXCEEDED before any request; usage counted", async () => {
   await withKernel({
-    args: ["--client-llm-max-calls", "3", "--client-llm-max-tokens", "30"],
+    args: ["--client-llm-max-calls", "3", "--client-llm-max-tokens", "30", "--llm-timeout", "1"],
     usage: { input_tokens: 1, output_tokens: 1 },
   }, async (k, fake) => {
     // Calls: three answered, the fourth refused without reaching the API.
@@ -424,6 +424,17 @@ Deno.test("THINK quotas: refused with QUOTA_EXCEEDED before any request; usage c
       ).length,
       3,
     );
+
+    // A request the API does not answer within --llm-timeout is TIMEOUT, and not retried.
+    const d = await k.client();
+    fake.script({ delayMs: 2500 });
+    const slow = await d.think("too slow");
+    assert.equal(slow.success, false);
+    if (!slow.success) {
+      assert.equal(slow.code, "TIMEOUT");
+      assert.match(slow.error, /did not answer within 1 s/);
+    }
+    assert.equal(fake.requestsFor("too slow").length, 1);
   });
 });
 
