@@ -30,6 +30,8 @@ Options:
   --llm-max-attempts N  attempts per THINK on 429/529/5xx (default: 4)
   --client-llm-max-calls N   THINK call quota of each main-socket client (default: none)
   --client-llm-max-tokens N  THINK token quota of each main-socket client (default: none)
+  --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
+                        or this Deno when not compiled)
   -h, --help            show this help
 
 THINK reads ANTHROPIC_API_KEY (kept in the kernel, removed from its environment at start)
@@ -54,7 +56,7 @@ export const kernelCommand: Command = {
       // flags: issue 3 (permissions and host syscalls)
 
       // flags: issue 4 (agents)
-
+      deno: { type: "string" },
       // flags: issue 5 (messaging)
 
       // flags: issue 6 (think)
@@ -91,7 +93,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 3 (permissions and host syscalls)
 
       // config from flags: issue 4 (agents)
-
+      agentDeno: values.deno,
       // config from flags: issue 5 (messaging)
 
       // config from flags: issue 6 (think)

@@ -25,6 +25,12 @@ export interface KernelConfig {
   // config: issue 3 (permissions and host syscalls)
 
   // config: issue 4 (agents)
+  /** Deno executable for agents (`--deno`); else AGENTOS_DENO, deno on PATH, Deno.execPath(). */
+  agentDeno?: string;
+  /** Time between SIGTERM and SIGKILL when an agent is killed. */
+  agentKillGraceMs: number;
+  /** Size at which an agent's log file is rotated to `.1`. */
+  agentLogMaxBytes: number;
 
   // config: issue 5 (messaging)
 
@@ -75,7 +81,9 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     // defaults: issue 3 (permissions and host syscalls)
 
     // defaults: issue 4 (agents)
-
+    agentDeno: partial.agentDeno,
+    agentKillGraceMs: partial.agentKillGraceMs ?? 2000,
+    agentLogMaxBytes: partial.agentLogMaxBytes ?? 10 * 1024 * 1024,
     // defaults: issue 5 (messaging)
 
     // defaults: issue 6 (think)

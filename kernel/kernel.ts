@@ -17,6 +17,7 @@ import type { Syscall } from "../syscalls/registry.ts";
 // imports: issue 3 (permissions and host syscalls)
 
 // imports: issue 4 (agents)
+import { AgentSupervisor } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -51,6 +52,8 @@ export class Kernel {
   // services: issue 3 (permissions and host syscalls)
 
   // services: issue 4 (agents)
+  /** The agent supervisor (SPAWN, KILL, LIST). */
+  readonly agents: AgentSupervisor;
 
   // services: issue 5 (messaging)
 
@@ -75,6 +78,7 @@ export class Kernel {
     // construct services: issue 3 (permissions and host syscalls)
 
     // construct services: issue 4 (agents)
+    this.agents = new AgentSupervisor(this);
 
     // construct services: issue 5 (messaging)
 
@@ -154,6 +158,7 @@ export class Kernel {
     // start services: issue 3 (permissions and host syscalls)
 
     // start services: issue 4 (agents)
+    await this.agents.start();
 
     // start services: issue 5 (messaging)
 

@@ -126,6 +126,29 @@ export class AgentOSClient {
 
   // methods: issue 4 (agents)
 
+  /**
+   * SPAWN: start an agent. `script` is a `.ts`/`.js` path or inline TypeScript; the agent
+   * imports this SDK as `"agentos"`. Without `level`, `sandboxed` (default true) picks
+   * `sandboxed`, false picks `standard`. Needs `can_spawn`; a level above yours is refused.
+   *
+   * ```ts
+   * const r = await os.spawn({ name: "worker", script: "console.log('hi')" });
+   * ```
+   */
+  spawn(options: RequestFor<"SPAWN">): Promise<Result<ResponseFor<"SPAWN">>> {
+    return this.request("SPAWN", options);
+  }
+
+  /** KILL: stop an agent (and its descendants) by `{name}` or `{id}`. */
+  kill(target: RequestFor<"KILL">): Promise<Result<ResponseFor<"KILL">>> {
+    return this.request("KILL", target);
+  }
+
+  /** LIST: every agent with its state, pid, uptime, level, parent, exit code and restarts. */
+  listAgents(): Promise<Result<ResponseFor<"LIST">>> {
+    return this.request("LIST", {});
+  }
+
   // methods: issue 5 (messaging)
 
   // methods: issue 6 (think)

@@ -9,6 +9,7 @@ import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 // imports: issue 3 (permissions and host syscalls)
 
 // imports: issue 4 (agents)
+import { kill, list, spawn } from "./agents.ts";
 
 // imports: issue 5 (messaging)
 
@@ -24,7 +25,9 @@ export const syscalls = {
   // syscalls: issue 3 (permissions and host syscalls)
 
   // syscalls: issue 4 (agents)
-
+  SPAWN: spawn,
+  KILL: kill,
+  LIST: list,
   // syscalls: issue 5 (messaging)
 
   // syscalls: issue 6 (think)

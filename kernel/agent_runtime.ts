@@ -1,0 +1,169 @@
+/**
+ * What agents run on: the Deno executable for agents (DESIGN section 5), the read-only SDK copy
+ * with its import map and bootstrap, and the host facilities the supervisor relies on
+ * (`setpriv --pdeathsig`, `/proc`).
+ * @module
+ */
+import { basename, delimiter, join } from "node:path";
+
+/** Where the agent runtime comes from, for the start-up log line. */
+export interface AgentDeno {
+  path: string | null;
+  source: "--deno" | "AGENTOS_DENO" | "PATH" | "Deno.execPath()" | "none";
+}
+
+/** True when this process is a `deno compile` binary (its executable is not a Deno CLI). */
+export function isCompiled(): boolean {
+  return !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
+}
+
+function executable(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Find `name` on `PATH`. */
+export function which(name: string, path = Deno.env.get("PATH") ?? ""): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (executable(p)) return p;
+  }
+  return null;
+}
+
+/** Resolve the Deno for agents: `--deno`, `AGENTOS_DENO`, `deno` on PATH, `Deno.execPath()`. */
+export function resolveAgentDeno(flag?: string): AgentDeno {
+  if (flag) return { path: executable(flag) ? flag : null, source: "--deno" };
+  const env = Deno.env.get("AGENTOS_DENO");
+  if (env) return { path: executable(env) ? env : null, source: "AGENTOS_DENO" };
+  const onPath = which("deno");
+  if (onPath) return { path: onPath, source: "PATH" };
+  if (!isCompiled()) return { path: Deno.execPath(), source: "Deno.execPath()" };
+  return { path: null, source: "none" };
+}
+
+/** The SDK files agents load, relative to the repository root (keep in step with sdk/mod.ts). */
+export const SDK_FILES = ["sdk/mod.ts", "sdk/client.ts", "kernel/frame.ts", "kernel/protocol.ts"];
+
+/** Paths of the runtime directory the kernel prepares for agents. */
+export interface SdkRuntime {
+  dir: string;
+  importMap: string;
+  bootstrap: string;
+}
+
+const BOOTSTRAP =
+  `// AgentOS agent bootstrap (written by the kernel). The script is loaded through a dynamic
+// import with a computed specifier so that its whole module graph is held to the agent's
+// read permissions.
+const script = Deno.env.get("AGENTOS_SCRIPT");
+if (!script) throw new Error("AGENTOS_SCRIPT is not set");
+await import(new URL("file://" + script.split("/").map(encodeURIComponent).join("/")).href);
+`;
+
+/**
+ * Copy the SDK into `dir` (read-only), with an import map mapping `agentos` to it and the
+ * bootstrap module. Works from a source checkout and from a compiled binary that includes the
+ * SDK files (`deno compile --include sdk --include kernel/frame.ts --include kernel/protocol.ts`).
+ */
+export async function prepareSdk(dir: string): Promise<SdkRuntime> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  await Deno.chmod(dir, 0o755);
+  const root = new URL("../", import.meta.url);
+  for (const rel of SDK_FILES) {
+    const text = await Deno.readTextFile(new URL(rel, root));
+    const target = join(dir, rel);
+    await Deno.mkdir(join(target, ".."), { recursive: true, mode: 0o755 });
+    await Deno.chmod(join(target, ".."), 0o755);
+    try {
+      await Deno.chmod(target, 0o644);
+    } catch { /* new file */ }
+    await Deno.writeTextFile(target, text, { mode: 0o444 });
+    await Deno.chmod(target, 0o444);
+  }
+  const importMap = join(dir, "import_map.json");
+  const bootstrap = join(dir, "bootstrap.ts");
+  for (
+    const [path, text] of [
+      [importMap, JSON.stringify({ imports: { agentos: `file://${join(dir, "sdk", "mod.ts")}` } })],
+      [bootstrap, BOOTSTRAP],
+    ]
+  ) {
+    try {
+      await Deno.chmod(path, 0o644);
+    } catch { /* new file */ }
+    await Deno.writeTextFile(path, text);
+    await Deno.chmod(path, 0o444);
+  }
+  return { dir, importMap, bootstrap };
+}
+
+/** Host facilities the supervisor uses. */
+export interface HostFacilities {
+  /** `setpriv` supporting `--pdeathsig`, or null. */
+  setpriv: string | null;
+  /** `/proc/<pid>/status` and `/stat` are readable (memory and CPU watchdogs). */
+  proc: boolean;
+  /** Clock ticks per second for `/proc/<pid>/stat` times. */
+  clockTicks: number;
+}
+
+/** Probe the host for `setpriv --pdeathsig` and `/proc`. */
+export async function probeHost(): Promise<HostFacilities> {
+  let setpriv = which("setpriv");
+  if (setpriv) {
+    try {
+      const r = await new Deno.Command(setpriv, {
+        args: ["--pdeathsig", "KILL", "--", "true"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (!r.success) setpriv = null;
+    } catch {
+      setpriv = null;
+    }
+  }
+  let proc = false;
+  try {
+    Deno.readTextFileSync(`/proc/${Deno.pid}/status`);
+    Deno.readTextFileSync(`/proc/${Deno.pid}/stat`);
+    proc = true;
+  } catch { /* no /proc */ }
+  let clockTicks = 100;
+  const getconf = which("getconf");
+  if (getconf) {
+    try {
+      const r = await new Deno.Command(getconf, { args: ["CLK_TCK"], stderr: "null" }).output();
+      const n = Number(new TextDecoder().decode(r.stdout).trim());
+      if (Number.isInteger(n) && n > 0) clockTicks = n;
+    } catch { /* keep 100 */ }
+  }
+  return { setpriv, proc, clockTicks };
+}
+
+/** Resident set size of `pid` in bytes, or null if it is gone. */
+export function readRss(pid: number): number | null {
+  try {
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmRSS:\s+(\d+)\s+kB/m);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return null;
+  }
+}
+
+/** User plus system CPU time of `pid` in ms, or null if it is gone. */
+export function readCpuMs(pid: number, clockTicks: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks : null;
+  } catch {
+    return null;
+  }
+}
