@@ -28,7 +28,7 @@ import {
   THINKING_LEVELS,
   ThinkRequestError,
 } from "../kernel/llm_request.ts";
-import { redactSecrets } from "../kernel/llm.ts";
+import { API_KEY_ENV, redactSecrets, takeApiKeyFromEnv } from "../kernel/llm.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -257,4 +257,21 @@ Deno.test("redaction: the key and key-shaped strings never pass", () => {
   assert.equal(redactSecrets("x test-key-123456 y", ["test-key-123456"]), "x [redacted] y");
   assert.equal(redactSecrets("leak sk-ant-abcdefghijk", []), "leak [redacted]");
   assert.equal(redactSecrets("nothing here", ["abc"]), "nothing here"); // too short to match
+});
+
+Deno.test("the key is taken out of the process environment, so children cannot inherit it", async () => {
+  const saved = Deno.env.get(API_KEY_ENV);
+  try {
+    Deno.env.set(API_KEY_ENV, "  test-key-from-env  ");
+    assert.equal(takeApiKeyFromEnv(), "test-key-from-env");
+    assert.equal(Deno.env.get(API_KEY_ENV), undefined);
+    const child = await new Deno.Command("sh", { args: ["-c", `echo "[$${API_KEY_ENV}]"`] })
+      .output();
+    assert.equal(new TextDecoder().decode(child.stdout), "[]\n");
+    assert.equal(takeApiKeyFromEnv(), null);
+    Deno.env.set(API_KEY_ENV, "");
+    assert.equal(takeApiKeyFromEnv(), null);
+  } finally {
+    if (saved !== undefined) Deno.env.set(API_KEY_ENV, saved);
+  }
 });
