@@ -34,6 +34,11 @@ async function withKernel(
       args: ["--log-level", "debug", ...(options.args ?? [])],
       env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, ...options.env },
     });
+    // The socket answers before every service has started and logged; wait for the end.
+    const deadline = Date.now() + 30_000;
+    while (!kernel.logs().includes("kernel listening") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await body(kernel, fake);
   } finally {
     if (kernel) {
