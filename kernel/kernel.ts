@@ -22,7 +22,7 @@ import { AgentSupervisor } from "./agents.ts";
 // imports: issue 5 (messaging)
 
 // imports: issue 6 (think)
-import { LlmService, takeApiKeyFromEnv } from "./llm.ts";
+import { LlmService, MAX_QUEUED_PER_IDENTITY, takeApiKeyFromEnv } from "./llm.ts";
 import { DEFAULT_RETRY_POLICY } from "./llm_retry.ts";
 
 /** The kernel's version, from deno.json. */
@@ -88,7 +88,7 @@ export class Kernel {
       concurrency: this.config.llmConcurrency,
       queueTimeoutMs: this.config.llmQueueTimeoutMs,
       requestTimeoutMs: this.config.llmRequestTimeoutMs,
-      maxQueuedPerIdentity: 256,
+      maxQueuedPerIdentity: MAX_QUEUED_PER_IDENTITY,
       retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: this.config.llmMaxAttempts },
       baseUrl: this.config.llmBaseUrl,
       clientMaxCalls: this.config.clientLlmMaxCalls,

@@ -25,6 +25,9 @@ import {
 /** The environment variable holding the API key. */
 export const API_KEY_ENV = "ANTHROPIC_API_KEY";
 
+/** Most THINK calls one identity may have waiting in the queue at once. */
+export const MAX_QUEUED_PER_IDENTITY = 256;
+
 /** What THINK answers when the kernel has no key. */
 export const NO_KEY_MESSAGE =
   `THINK is unavailable: the kernel has no Anthropic API key; set ${API_KEY_ENV} in the ` +
