@@ -278,7 +278,7 @@ Deno.test("THINK maps every option, surfaces API errors, retries 429/529/5xx, ne
         {
           status: 529,
           body: fakeError("overloaded_error", "overloaded"),
-          headers: { "retry-after": new Date(Date.now() + 1500).toUTCString() },
+          headers: { "retry-after": new Date(Date.now() + 3000).toUTCString() },
         },
         { status: 500, body: fakeError("api_error", "boom"), headers: { "retry-after": "0" } },
       );
@@ -286,7 +286,8 @@ Deno.test("THINK maps every option, surfaces API errors, retries 429/529/5xx, ne
       assert.equal(r.success, true);
       const reqs = fake.requestsFor("overloaded");
       assert.equal(reqs.length, 3);
-      assert.ok(reqs[1].at - reqs[0].at >= 400, `retried after ${reqs[1].at - reqs[0].at} ms`);
+      // At least ~2 s: the date, not the 0.5 s backoff the kernel would use without it.
+      assert.ok(reqs[1].at - reqs[0].at >= 1500, `retried after ${reqs[1].at - reqs[0].at} ms`);
     });
 
     await t.step(
@@ -509,6 +510,31 @@ Deno.test("THINK queue: waiting too long is TIMEOUT; queued calls are cancelled 
     );
     await slow2;
     assert.equal(fake.requestsFor("cancelled").length, 0);
+  });
+});
+
+Deno.test("THINK with the API unreachable: retried, then a clear error", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // nothing listens there now
+  await withKernel({
+    args: ["--llm-max-attempts", "2"],
+    env: { ANTHROPIC_BASE_URL: `http://user:pw@127.0.0.1:${port}` },
+  }, async (k) => {
+    const c = await k.client();
+    const r = await c.think("anyone?");
+    assert.equal(r.success, false);
+    if (!r.success) {
+      assert.equal(r.code, "ERROR");
+      assert.match(
+        r.error,
+        new RegExp(
+          `cannot reach the Anthropic API at http://127\\.0\\.0\\.1:${port} after 2 attempts`,
+        ),
+      );
+      assert.ok(!r.error.includes("pw"), `credentials in the base URL were shown: ${r.error}`);
+    }
+    assert.match(k.logs(), /THINK retrying.*connection error/);
   });
 });
 
