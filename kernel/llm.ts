@@ -79,11 +79,15 @@ export function takeApiKeyFromEnv(): string | null {
   return key ? key : null;
 }
 
-/** Replace every occurrence of each secret, and anything shaped like an Anthropic key. */
+/**
+ * Replace every occurrence of each secret and anything shaped like an Anthropic key, and drop
+ * credentials written into URLs (`https://user:pass@host`).
+ */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join("[redacted]");
-  return out.replace(/sk-ant-[A-Za-z0-9_-]{8,}/g, "[redacted]");
+  return out.replace(/sk-ant-[A-Za-z0-9_-]{8,}/g, "[redacted]")
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1"); // credentials in URLs
 }
 
 /** A base URL fit to print: origin and path, without credentials or query. */
@@ -353,8 +357,13 @@ export class LlmService {
       );
     }
     if (err instanceof Anthropic.APIError && err.status === undefined) {
-      const cause = (err as { cause?: unknown }).cause;
-      const why = cause instanceof Error ? cause.message : err.message;
+      // The deepest cause says most ("Connection refused" rather than "fetch failed").
+      let why = err.message;
+      let cause = (err as { cause?: unknown }).cause;
+      for (let depth = 0; depth < 5 && cause instanceof Error; depth++) {
+        why = cause.message;
+        cause = (cause as { cause?: unknown }).cause;
+      }
       const where = this.settings.baseUrl === null
         ? ""
         : ` at ${printableUrl(this.settings.baseUrl)}`;

@@ -257,6 +257,10 @@ Deno.test("redaction: the key and key-shaped strings never pass", () => {
   assert.equal(redactSecrets("x test-key-123456 y", ["test-key-123456"]), "x [redacted] y");
   assert.equal(redactSecrets("leak sk-ant-abcdefghijk", []), "leak [redacted]");
   assert.equal(redactSecrets("nothing here", ["abc"]), "nothing here"); // too short to match
+  assert.equal(
+    redactSecrets("at http://me:pw@proxy:8080/v1 and https://tok@h/x", []),
+    "at http://proxy:8080/v1 and https://h/x",
+  );
 });
 
 Deno.test("the key is taken out of the process environment, so children cannot inherit it", async () => {
