@@ -225,8 +225,9 @@ export class LlmService {
         if (err instanceof QueueTimeoutError) {
           throw new SyscallError(
             "TIMEOUT",
-            `THINK ${err.message} (limit ${Math.round(this.settings.queueTimeoutMs / 1000)} s, ` +
-              `${this.settings.concurrency} calls at a time); try again later`,
+            `THINK timed out: ${err.message} (limit ${
+              Math.round(this.settings.queueTimeoutMs / 1000)
+            } s, at most ${this.settings.concurrency} at a time); try again later`,
           );
         }
         if (err instanceof QueueFullError) {
