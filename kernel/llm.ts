@@ -141,7 +141,10 @@ export class LlmService {
         if (settings.clientMaxTokens !== null) llm.max_tokens = settings.clientMaxTokens;
       });
     }
-    kernel.onRelease((id) => this.#reserved.delete(id));
+    kernel.onRelease((id) => {
+      this.#reserved.delete(id);
+      this.scheduler.forget(id);
+    });
     kernel.onShutdown(() => {
       this.#shutdown.abort(new Error("the kernel is shutting down"));
       this.scheduler.cancelAll();

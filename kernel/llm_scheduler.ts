@@ -1,8 +1,10 @@
 /**
  * Fair scheduling of THINK calls: a kernel-wide concurrency limit with one FIFO queue per
- * identity, served round-robin. When a slot frees, the next identity in the rotation gets it,
- * so one identity flooding THINK delays every other identity by at most one of its calls per
- * round. Waiting is bounded (a queue timeout) and cancellable (an AbortSignal).
+ * identity, served round-robin. When a slot frees, it goes to the waiting identity that was
+ * served longest ago (one that was never served, or has just arrived, comes first; ties go to
+ * the one that started waiting first), so every waiting identity gets one turn per round and
+ * one identity flooding THINK delays another's call by at most the calls already running.
+ * Waiting is bounded (a queue timeout) and cancellable (an AbortSignal).
  * @module
  */
 
@@ -54,9 +56,12 @@ interface Waiter {
 /** A counting semaphore whose waiters are served round-robin across keys (identities). */
 export class FairScheduler {
   #active = 0;
-  /** Per-key FIFO queues; the Map's insertion order is the rotation order. */
+  /** Per-key FIFO queues, in the order the keys started waiting. */
   readonly #queues = new Map<number, Waiter[]>();
   #queued = 0;
+  /** When each key was last granted a slot (a grant counter), for the rotation. */
+  readonly #lastServed = new Map<number, number>();
+  #grants = 0;
 
   /**
    * @param concurrency most slots held at once (at least 1)
@@ -89,6 +94,7 @@ export class FairScheduler {
     if (signal?.aborted) return Promise.reject(new QueueAbortedError());
     if (this.#active < this.concurrency && this.#queued === 0) {
       this.#active++;
+      this.#lastServed.set(key, ++this.#grants);
       return Promise.resolve(this.#releaser());
     }
     const queue = this.#queues.get(key);
@@ -114,6 +120,11 @@ export class FairScheduler {
       else this.#queues.set(key, [waiter]);
       this.#queued++;
     });
+  }
+
+  /** Forget `key`'s place in the rotation (its identity is gone). */
+  forget(key: number): void {
+    if (!this.#queues.has(key)) this.#lastServed.delete(key);
   }
 
   /** Reject every waiter (shutdown). Slots already held stay held until released. */
@@ -146,16 +157,24 @@ export class FairScheduler {
     }
   }
 
-  /** Take the head of the first key in the rotation, and move that key to the back. */
+  /** Take the head of the queue of the waiting key served longest ago. */
   #next(): Waiter | undefined {
-    for (const [key, queue] of this.#queues) {
-      const waiter = queue.shift()!;
-      this.#queued--;
-      this.#queues.delete(key);
-      if (queue.length > 0) this.#queues.set(key, queue);
-      return waiter;
+    let pick: number | undefined;
+    let pickServed = Infinity;
+    for (const key of this.#queues.keys()) {
+      const served = this.#lastServed.get(key) ?? 0;
+      if (served < pickServed) {
+        pick = key;
+        pickServed = served;
+      }
     }
-    return undefined;
+    if (pick === undefined) return undefined;
+    const queue = this.#queues.get(pick)!;
+    const waiter = queue.shift()!;
+    this.#queued--;
+    if (queue.length === 0) this.#queues.delete(pick);
+    this.#lastServed.set(pick, ++this.#grants);
+    return waiter;
   }
 
   #detach(waiter: Waiter): void {

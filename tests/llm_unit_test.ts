@@ -51,7 +51,8 @@ Deno.test("scheduler: serves identities round-robin, not first-come-first-served
   assert.equal(s.queued, 8);
   first();
   await Promise.all(waits);
-  assert.deepEqual(order, ["A2", "B1", "C1", "A3", "B2", "A4", "A5", "A6"]);
+  // A was just served (its first call): B and C, never served, go first; then turns alternate.
+  assert.deepEqual(order, ["B1", "C1", "A2", "B2", "A3", "A4", "A5", "A6"]);
   assert.equal(s.active, 0);
   assert.equal(s.queued, 0);
 });
@@ -72,6 +73,23 @@ Deno.test("scheduler: never more than `concurrency` slots, and FIFO within one i
     })));
   assert.equal(peak, 3);
   assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i));
+});
+
+Deno.test("scheduler: an identity returning after a pause gets the next slot, once", async () => {
+  const s = new FairScheduler(1);
+  const order: string[] = [];
+  const run = (key: number, label: string) =>
+    s.acquire(key).then((release) => {
+      order.push(label);
+      release();
+    });
+  await run(2, "B0"); // B was served long ago
+  const hold = await s.acquire(1);
+  const waits = [run(1, "A1"), run(1, "A2"), run(1, "A3")];
+  waits.push(run(2, "B1"), run(2, "B2"));
+  hold();
+  await Promise.all(waits);
+  assert.deepEqual(order, ["B0", "B1", "A1", "B2", "A2", "A3"]);
 });
 
 Deno.test("scheduler: a queued waiter times out, and a late grant never reaches it", async () => {
