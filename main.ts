@@ -16,6 +16,7 @@ import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from 
 import { recvCommand, sendCommand } from "./cli/ipc.ts";
 
 // imports: issue 6 (think)
+import { thinkCommand } from "./cli/think.ts";
 import { VERSION } from "./kernel/kernel.ts";
 
 /** Every command, in the order `--help` lists them. */
@@ -36,6 +37,7 @@ export const commands: readonly Command[] = [
   sendCommand,
   recvCommand,
   // commands: issue 6 (think)
+  thinkCommand,
 ];
 
 function mainHelp(): string {

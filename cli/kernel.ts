@@ -9,6 +9,9 @@ import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../kernel/log.ts";
 import { defaultSocketPath, defaultStateDir } from "../kernel/config.ts";
+// imports: issue 6 (think)
+import { DEFAULT_MODEL } from "../kernel/config.ts";
+import { thinkConfigFromFlags } from "./think_flags.ts";
 
 const HELP = `agentos kernel — run the AgentOS kernel in the foreground (alias: agentos start)
 
@@ -26,6 +29,13 @@ Options:
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
   --frame-timeout MS    drop a connection whose frame stays unfinished this long (default: 10000)
+  --model MODEL         default THINK model (default: $AGENTOS_MODEL or ${DEFAULT_MODEL})
+  --llm-concurrency N   THINK calls in flight at once, kernel-wide (default: 4)
+  --llm-queue-timeout S seconds a THINK call may wait for a slot before TIMEOUT (default: 120)
+  --llm-timeout S       seconds one Messages API request may take (default: 600)
+  --llm-max-attempts N  attempts per THINK on 429/529/5xx (default: 4)
+  --client-llm-max-calls N   THINK call quota of each main-socket client (default: none)
+  --client-llm-max-tokens N  THINK token quota of each main-socket client (default: none)
   --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
                         or this Deno when not compiled)
   --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
@@ -37,6 +47,9 @@ Options:
                         memory held by waiting messages in all mailboxes together
                         (default: 1G, or a quarter of the kernel's heap limit if less)
   -h, --help            show this help
+
+THINK reads ANTHROPIC_API_KEY (kept in the kernel, removed from its environment at start)
+and ANTHROPIC_BASE_URL from the environment.
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
 
@@ -78,6 +91,13 @@ export const kernelCommand: Command = {
       "mailbox-max-bytes": { type: "string" },
       "mailbox-max-total-bytes": { type: "string" },
       // flags: issue 6 (think)
+      model: { type: "string" },
+      "llm-concurrency": { type: "string" },
+      "llm-queue-timeout": { type: "string" },
+      "llm-timeout": { type: "string" },
+      "llm-max-attempts": { type: "string" },
+      "client-llm-max-calls": { type: "string" },
+      "client-llm-max-tokens": { type: "string" },
     }, false);
     if (values.help) {
       console.log(HELP);
@@ -116,6 +136,7 @@ export const kernelCommand: Command = {
       // config from flags: issue 5 (messaging)
       ...mailboxFlags(values),
       // config from flags: issue 6 (think)
+      ...thinkConfigFromFlags(values),
     }, allSyscalls);
     try {
       await kernel.start();

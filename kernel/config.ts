@@ -44,6 +44,22 @@ export interface KernelConfig {
   mailboxMaxTotalBytes: number;
 
   // config: issue 6 (think)
+  /** Default THINK model: `--model`, else `AGENTOS_MODEL`, else {@link DEFAULT_MODEL}. */
+  llmModel: string;
+  /** Most THINK calls in flight at once, kernel-wide. */
+  llmConcurrency: number;
+  /** Longest a THINK call waits in the queue before answering TIMEOUT. */
+  llmQueueTimeoutMs: number;
+  /** Longest one Messages API request may take. */
+  llmRequestTimeoutMs: number;
+  /** Attempts per THINK call (retries on 429, 529, 5xx and dropped connections). */
+  llmMaxAttempts: number;
+  /** API base URL (`ANTHROPIC_BASE_URL`), or null for the SDK's default. */
+  llmBaseUrl: string | null;
+  /** `permissions.llm.max_calls` given to every main-socket client, or null (unlimited). */
+  clientLlmMaxCalls: number | null;
+  /** `permissions.llm.max_tokens` given to every main-socket client, or null (unlimited). */
+  clientLlmMaxTokens: number | null;
 }
 
 /** The default socket path: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`. */
@@ -82,5 +98,19 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
     mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? defaultMailboxTotalBytes(),
     // defaults: issue 6 (think)
+    llmModel: partial.llmModel ?? (Deno.env.get("AGENTOS_MODEL") || DEFAULT_MODEL),
+    llmConcurrency: partial.llmConcurrency ?? 4,
+    llmQueueTimeoutMs: partial.llmQueueTimeoutMs ?? 120_000,
+    llmRequestTimeoutMs: partial.llmRequestTimeoutMs ?? 600_000,
+    llmMaxAttempts: partial.llmMaxAttempts ?? 4,
+    llmBaseUrl: partial.llmBaseUrl !== undefined
+      ? partial.llmBaseUrl
+      : (Deno.env.get("ANTHROPIC_BASE_URL") || null),
+    clientLlmMaxCalls: partial.clientLlmMaxCalls ?? null,
+    clientLlmMaxTokens: partial.clientLlmMaxTokens ?? null,
   };
 }
+
+// issue 6 (think)
+/** The THINK model used when neither `--model` nor `AGENTOS_MODEL` names one. */
+export const DEFAULT_MODEL = "claude-sonnet-5-5";

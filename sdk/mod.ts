@@ -384,6 +384,27 @@ export class AgentOSClient {
   }
 
   // methods: issue 6 (think)
+  /**
+   * THINK: ask the kernel's Claude model. The kernel holds the API key, applies this caller's
+   * quotas and queues the call fairly among all callers.
+   *
+   * ```ts
+   * const r = await os.think("What is 2+2?", { thinking_level: "low" });
+   * if (!isKernelError(r)) console.log(r.content, r.tokens);
+   * ```
+   * @param prompt the user message
+   * @param options `image` ({data: base64, mime_type}), `system_instruction`,
+   *   `thinking_level` ("low" | "medium" | "high"), `temperature`, `model`, `max_tokens`
+   * @returns `{success, content, tokens, error, model, stop_reason, usage}` or a kernel error
+   *   (`QUOTA_EXCEEDED`, `TIMEOUT` after waiting too long in the queue, `ERROR` for API
+   *   failures and a missing key, `INVALID_MSG` for a bad payload)
+   */
+  think(
+    prompt: string,
+    options: Omit<RequestFor<"THINK">, "prompt"> = {},
+  ): Promise<Result<ResponseFor<"THINK">>> {
+    return this.request("THINK", { ...options, prompt });
+  }
 
   /** Close the connection. */
   close(): void {

@@ -19,6 +19,7 @@ import { kill, list, spawn } from "./agents.ts";
 import { broadcast, recv, register, send } from "./ipc.ts";
 
 // imports: issue 6 (think)
+import { think } from "./think.ts";
 
 /** The registry, keyed by op name (types for the SDK come from this object). */
 export const syscalls = {
@@ -43,6 +44,7 @@ export const syscalls = {
   BROADCAST: broadcast,
   REGISTER: register,
   // syscalls: issue 6 (think)
+  THINK: think,
 } as const;
 
 /** The registry's type: op name to declaration. */
