@@ -13,8 +13,10 @@ import { permsCommand } from "./cli/perms.ts";
 import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
 // imports: issue 5 (messaging)
+import { recvCommand, sendCommand } from "./cli/ipc.ts";
 
 // imports: issue 6 (think)
+import { thinkCommand } from "./cli/think.ts";
 import { VERSION } from "./kernel/kernel.ts";
 
 /** Every command, in the order `--help` lists them. */
@@ -32,8 +34,10 @@ export const commands: readonly Command[] = [
   logsCommand,
   runCommand,
   // commands: issue 5 (messaging)
-
+  sendCommand,
+  recvCommand,
   // commands: issue 6 (think)
+  thinkCommand,
 ];
 
 function mainHelp(): string {

@@ -3,11 +3,15 @@
  * @module
  */
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { mailboxFlags } from "./mailbox_flags.ts";
 import { Kernel, KernelRunningError } from "../kernel/kernel.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../kernel/log.ts";
 import { defaultSocketPath, defaultStateDir } from "../kernel/config.ts";
+// imports: issue 6 (think)
+import { DEFAULT_MODEL } from "../kernel/config.ts";
+import { thinkConfigFromFlags } from "./think_flags.ts";
 
 const HELP = `agentos kernel — run the AgentOS kernel in the foreground (alias: agentos start)
 
@@ -25,10 +29,27 @@ Options:
   --log-format FORMAT   text (default) or json
   --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default: info)
   --frame-timeout MS    drop a connection whose frame stays unfinished this long (default: 10000)
+  --model MODEL         default THINK model (default: $AGENTOS_MODEL or ${DEFAULT_MODEL})
+  --llm-concurrency N   THINK calls in flight at once, kernel-wide (default: 4)
+  --llm-queue-timeout S seconds a THINK call may wait for a slot before TIMEOUT (default: 120)
+  --llm-timeout S       seconds one Messages API request may take (default: 600)
+  --llm-max-attempts N  attempts per THINK on 429/529/5xx (default: 4)
+  --client-llm-max-calls N   THINK call quota of each main-socket client (default: none)
+  --client-llm-max-tokens N  THINK token quota of each main-socket client (default: none)
   --deno PATH           Deno executable for agents (default: $AGENTOS_DENO, deno on PATH,
                         or this Deno when not compiled)
   --agent-log-max BYTES agent log size before rotation to .1 (default: 10485760)
+  --mailbox-max-messages N
+                        messages waiting in one mailbox; SEND beyond it is refused (default: 10000)
+  --mailbox-max-bytes SIZE
+                        message bytes waiting in one mailbox, K/M/G suffixes (default: 64M)
+  --mailbox-max-total-bytes SIZE
+                        memory held by waiting messages in all mailboxes together
+                        (default: 1G, or a quarter of the kernel's heap limit if less)
   -h, --help            show this help
+
+THINK reads ANTHROPIC_API_KEY (kept in the kernel, removed from its environment at start)
+and ANTHROPIC_BASE_URL from the environment.
 
 SIGINT or SIGTERM (or \`agentos stop\`) shut the kernel down cleanly and remove the socket.`;
 
@@ -66,8 +87,17 @@ export const kernelCommand: Command = {
       deno: { type: "string" },
       "agent-log-max": { type: "string" },
       // flags: issue 5 (messaging)
-
+      "mailbox-max-messages": { type: "string" },
+      "mailbox-max-bytes": { type: "string" },
+      "mailbox-max-total-bytes": { type: "string" },
       // flags: issue 6 (think)
+      model: { type: "string" },
+      "llm-concurrency": { type: "string" },
+      "llm-queue-timeout": { type: "string" },
+      "llm-timeout": { type: "string" },
+      "llm-max-attempts": { type: "string" },
+      "client-llm-max-calls": { type: "string" },
+      "client-llm-max-tokens": { type: "string" },
     }, false);
     if (values.help) {
       console.log(HELP);
@@ -104,8 +134,9 @@ export const kernelCommand: Command = {
       agentDeno: values.deno,
       agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
       // config from flags: issue 5 (messaging)
-
+      ...mailboxFlags(values),
       // config from flags: issue 6 (think)
+      ...thinkConfigFromFlags(values),
     }, allSyscalls);
     try {
       await kernel.start();

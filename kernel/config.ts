@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { DEFAULT_SOCKET } from "./protocol.ts";
 import type { Level } from "../sandbox/permissions.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
+import { defaultMailboxTotalBytes } from "./mailbox.ts";
 
 /** Everything the kernel needs to know to start. */
 export interface KernelConfig {
@@ -35,8 +36,30 @@ export interface KernelConfig {
   agentLogMaxBytes: number;
 
   // config: issue 5 (messaging)
+  /** Most messages waiting in one identity's mailbox (SEND beyond it: QUOTA_EXCEEDED). */
+  mailboxMaxMessages: number;
+  /** Most message bytes (serialized JSON) waiting in one identity's mailbox. */
+  mailboxMaxBytes: number;
+  /** Most memory held by waiting messages in all mailboxes together (see Mailboxes). */
+  mailboxMaxTotalBytes: number;
 
   // config: issue 6 (think)
+  /** Default THINK model: `--model`, else `AGENTOS_MODEL`, else {@link DEFAULT_MODEL}. */
+  llmModel: string;
+  /** Most THINK calls in flight at once, kernel-wide. */
+  llmConcurrency: number;
+  /** Longest a THINK call waits in the queue before answering TIMEOUT. */
+  llmQueueTimeoutMs: number;
+  /** Longest one Messages API request may take. */
+  llmRequestTimeoutMs: number;
+  /** Attempts per THINK call (retries on 429, 529, 5xx and dropped connections). */
+  llmMaxAttempts: number;
+  /** API base URL (`ANTHROPIC_BASE_URL`), or null for the SDK's default. */
+  llmBaseUrl: string | null;
+  /** `permissions.llm.max_calls` given to every main-socket client, or null (unlimited). */
+  clientLlmMaxCalls: number | null;
+  /** `permissions.llm.max_tokens` given to every main-socket client, or null (unlimited). */
+  clientLlmMaxTokens: number | null;
 }
 
 /** The default socket path: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`. */
@@ -71,7 +94,23 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     agentKillGraceMs: partial.agentKillGraceMs ?? 2000,
     agentLogMaxBytes: partial.agentLogMaxBytes ?? 10 * 1024 * 1024,
     // defaults: issue 5 (messaging)
-
+    mailboxMaxMessages: partial.mailboxMaxMessages ?? 10_000,
+    mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
+    mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? defaultMailboxTotalBytes(),
     // defaults: issue 6 (think)
+    llmModel: partial.llmModel ?? (Deno.env.get("AGENTOS_MODEL") || DEFAULT_MODEL),
+    llmConcurrency: partial.llmConcurrency ?? 4,
+    llmQueueTimeoutMs: partial.llmQueueTimeoutMs ?? 120_000,
+    llmRequestTimeoutMs: partial.llmRequestTimeoutMs ?? 600_000,
+    llmMaxAttempts: partial.llmMaxAttempts ?? 4,
+    llmBaseUrl: partial.llmBaseUrl !== undefined
+      ? partial.llmBaseUrl
+      : (Deno.env.get("ANTHROPIC_BASE_URL") || null),
+    clientLlmMaxCalls: partial.clientLlmMaxCalls ?? null,
+    clientLlmMaxTokens: partial.clientLlmMaxTokens ?? null,
   };
 }
+
+// issue 6 (think)
+/** The THINK model used when neither `--model` nor `AGENTOS_MODEL` names one. */
+export const DEFAULT_MODEL = "claude-sonnet-5-5";

@@ -22,8 +22,11 @@ import { releaseClientWorkspace } from "../syscalls/fs.ts";
 import { AgentSupervisor } from "./agents.ts";
 
 // imports: issue 5 (messaging)
+import { Mailboxes } from "./mailbox.ts";
 
 // imports: issue 6 (think)
+import { LlmService, MAX_QUEUED_PER_IDENTITY, takeApiKeyFromEnv } from "./llm.ts";
+import { DEFAULT_RETRY_POLICY } from "./llm_retry.ts";
 
 /** The kernel's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -56,8 +59,12 @@ export class Kernel {
   readonly agents: AgentSupervisor;
 
   // services: issue 5 (messaging)
+  /** Every identity's bounded message queue (SEND, RECV, BROADCAST). */
+  readonly mailboxes: Mailboxes;
 
   // services: issue 6 (think)
+  /** THINK: the API key, the fair scheduler and quotas. */
+  readonly llm: LlmService;
   #shutdownHooks: (() => void | Promise<void>)[] = [];
   #releaseHooks: ((id: number) => void)[] = [];
   #stopping: Promise<void> | null = null;
@@ -80,8 +87,25 @@ export class Kernel {
     this.agents = new AgentSupervisor(this);
 
     // construct services: issue 5 (messaging)
+    this.mailboxes = new Mailboxes({
+      maxMessages: this.config.mailboxMaxMessages,
+      maxBytes: this.config.mailboxMaxBytes,
+      maxTotalBytes: this.config.mailboxMaxTotalBytes,
+    }, (id) => this.identities.get(id) !== undefined);
+    this.onRelease((id) => this.mailboxes.drop(id));
 
     // construct services: issue 6 (think)
+    this.llm = new LlmService(this, {
+      model: this.config.llmModel,
+      concurrency: this.config.llmConcurrency,
+      queueTimeoutMs: this.config.llmQueueTimeoutMs,
+      requestTimeoutMs: this.config.llmRequestTimeoutMs,
+      maxQueuedPerIdentity: MAX_QUEUED_PER_IDENTITY,
+      retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: this.config.llmMaxAttempts },
+      baseUrl: this.config.llmBaseUrl,
+      clientMaxCalls: this.config.clientLlmMaxCalls,
+      clientMaxTokens: this.config.clientLlmMaxTokens,
+    }, takeApiKeyFromEnv());
   }
 
   #blocked: readonly string[] | null = null;
@@ -153,6 +177,7 @@ export class Kernel {
     // start services: issue 5 (messaging)
 
     // start services: issue 6 (think)
+    this.llm.start();
 
     // Services are ready before the first connection is accepted.
     this.server.listen(

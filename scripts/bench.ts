@@ -4,7 +4,10 @@
  *
  * Sections: NOOP round trip (16-byte payload, one connection), NOOP calls/s over 1/4/16/64
  * connections (clients in worker threads), echo MB/s (64 KiB and 1,000,000 bytes), and
- * head-of-line blocking (worst NOOP latency on one connection while another runs EXEC `sleep 2`).
+ * head-of-line blocking (worst NOOP latency on one connection while another runs EXEC `sleep 2`),
+ * messaging (one-way messages/s, ping-pong round trip) and agents (spawn to first syscall,
+ * 100 agents at once; on a kernel of its own). `--only rtt,throughput,payload,hol,ipc,agents`
+ * picks sections.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -13,6 +16,8 @@ import { encodeFrame } from "../kernel/frame.ts";
 import { Op } from "../kernel/protocol.ts";
 import { probeSocket } from "../kernel/probe.ts";
 import { BenchConn } from "./bench_client.ts";
+import { benchIpc } from "./bench_ipc.ts";
+import { benchAgents } from "./bench_agents.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
 const log = (...a: unknown[]) => console.error("[bench]", ...a);
@@ -137,7 +142,7 @@ if (import.meta.main) {
     args: Deno.args,
     options: { socket: { type: "string" }, only: { type: "string" } },
   });
-  const only = new Set((values.only ?? "rtt,throughput,payload,hol").split(","));
+  const only = new Set((values.only ?? "rtt,throughput,payload,hol,ipc,agents").split(","));
   let socket = values.socket;
   let kernel: Deno.ChildProcess | undefined;
   let dir: string | undefined;
@@ -194,6 +199,10 @@ if (import.meta.main) {
       log("head-of-line blocking");
       out.head_of_line = await headOfLine(socket);
     }
+    if (only.has("ipc")) {
+      log("messaging");
+      out.ipc = await benchIpc(socket);
+    }
     if (kernel) out.kernel_rss_mb = rssMb(kernel.pid);
   } finally {
     if (kernel) {
@@ -201,6 +210,10 @@ if (import.meta.main) {
       await kernel.status;
       await Deno.remove(dir!, { recursive: true }).catch(() => {});
     }
+  }
+  if (only.has("agents")) {
+    log("agents (own kernel)");
+    out.agents = await benchAgents();
   }
   console.log(JSON.stringify(out, null, 2));
 }

@@ -106,6 +106,11 @@ export class Transport {
     this.#rejectAll(new AgentOSConnectionError("the connection was closed"));
   }
 
+  /** True once {@link close} has been called (not when the kernel dropped the connection). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Resolves when the read loop has ended. */
   get done(): Promise<void> {
     return this.#reader;

@@ -47,6 +47,22 @@ export function isKernelError(r: unknown): r is KernelError {
     typeof (r as { code?: unknown }).code === "string";
 }
 
+/** Who a message goes to: an identity's id, or its name. */
+export type MessageTarget = { to: number; toName?: never } | { toName: string; to?: never };
+
+/** Options of {@link AgentOSClient.recvMessages}. */
+export interface RecvOptions {
+  /** Most messages to return (1–10,000; default 100). */
+  max?: number;
+  /** Block until a message arrives or the timeout passes. */
+  wait?: boolean;
+  /** How long a blocking receive waits, in ms (default 30,000; at most 600,000). */
+  timeoutMs?: number;
+}
+
+/** One received message: sender id and name, the message, its age and its mailbox seq. */
+export type MessageEnvelope = ResponseFor<"RECV">["messages"][number];
+
 /** Options for {@link connect}. */
 export interface ConnectOptions {
   /** Socket path; default `AGENTOS_SOCKET`, else `/tmp/agentos.sock`. */
@@ -280,7 +296,115 @@ export class AgentOSClient {
 
   // methods: issue 5 (messaging)
 
+  /**
+   * REGISTER: take the unique name `name` (1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter
+   * or digit, not purely numeric), so that others can reach this connection with `sendMessage(m, { toName: name })`. The name
+   * is released when this connection closes. A spawned agent already holds its spawn name.
+   */
+  registerName(name: string): Promise<Result<ResponseFor<"REGISTER">>> {
+    return this.request("REGISTER", { name });
+  }
+
+  /**
+   * SEND: queue `message` (any JSON value) for one identity, by id (`{ to: 7 }`) or by name
+   * (`{ toName: "worker" }`). Answers `{ delivered_to, seq }`; a full mailbox answers
+   * `QUOTA_EXCEEDED` (nothing is dropped: retry later), an unknown target `NOT_FOUND`.
+   *
+   * ```ts
+   * await os.sendMessage({ task: "go" }, { toName: "worker" });
+   * ```
+   */
+  sendMessage(message: unknown, target: MessageTarget): Promise<Result<ResponseFor<"SEND">>> {
+    const t = target as { to?: number; toName?: string };
+    return this.request(
+      "SEND",
+      t.to !== undefined ? { to: t.to, message } : { to_name: t.toName, message },
+    );
+  }
+
+  /**
+   * RECV: take waiting messages, oldest first (FIFO per sender). With `wait: true`, blocks until
+   * a message arrives or `timeoutMs` passes (default 30 s, at most 10 min) and then answers an
+   * empty list, not an error. `max` defaults to 100; a response never exceeds 1 MiB, so fewer
+   * may come back (`remaining` says how many still wait).
+   *
+   * While a blocking RECV waits, later requests on this same connection wait behind it
+   * (responses come in request order); other connections are never held.
+   */
+  recvMessages(options: RecvOptions = {}): Promise<Result<ResponseFor<"RECV">>> {
+    const input: RequestFor<"RECV"> = {};
+    if (options.max !== undefined) input.max = options.max;
+    if (options.wait) {
+      input.wait = true;
+      if (options.timeoutMs !== undefined) input.timeout_ms = options.timeoutMs;
+    }
+    return this.request("RECV", input);
+  }
+
+  /**
+   * BROADCAST: queue `message` for every live identity that has a name (spawned agents
+   * included), and for this caller too with `includeSelf`. Full mailboxes are skipped and
+   * listed in `skipped`; `delivered_count` counts the rest.
+   */
+  broadcast(
+    message: unknown,
+    options: { includeSelf?: boolean } = {},
+  ): Promise<Result<ResponseFor<"BROADCAST">>> {
+    return this.request(
+      "BROADCAST",
+      options.includeSelf ? { message, include_self: true } : { message },
+    );
+  }
+
+  /**
+   * Every message sent to this caller, as they arrive, through repeated blocking RECVs:
+   *
+   * ```ts
+   * for await (const m of os.messages()) console.log(m.from_name, m.message);
+   * ```
+   *
+   * Ends when this client is closed; throws if the connection is lost or RECV fails. Each
+   * blocking RECV waits up to `timeoutMs` (default 30 s) before the next one is sent.
+   */
+  async *messages(
+    options: { max?: number; timeoutMs?: number } = {},
+  ): AsyncGenerator<MessageEnvelope, void, undefined> {
+    for (;;) {
+      if (this.transport.closed) return;
+      let r: Result<ResponseFor<"RECV">>;
+      try {
+        r = await this.recvMessages({ ...options, wait: true });
+      } catch (err) {
+        if (this.transport.closed) return;
+        throw err;
+      }
+      if (isKernelError(r)) throw new Error(`RECV failed (${r.code}): ${r.error}`);
+      for (const m of r.messages) yield m;
+    }
+  }
+
   // methods: issue 6 (think)
+  /**
+   * THINK: ask the kernel's Claude model. The kernel holds the API key, applies this caller's
+   * quotas and queues the call fairly among all callers.
+   *
+   * ```ts
+   * const r = await os.think("What is 2+2?", { thinking_level: "low" });
+   * if (!isKernelError(r)) console.log(r.content, r.tokens);
+   * ```
+   * @param prompt the user message
+   * @param options `image` ({data: base64, mime_type}), `system_instruction`,
+   *   `thinking_level` ("low" | "medium" | "high"), `temperature`, `model`, `max_tokens`
+   * @returns `{success, content, tokens, error, model, stop_reason, usage}` or a kernel error
+   *   (`QUOTA_EXCEEDED`, `TIMEOUT` after waiting too long in the queue, `ERROR` for API
+   *   failures and a missing key, `INVALID_MSG` for a bad payload)
+   */
+  think(
+    prompt: string,
+    options: Omit<RequestFor<"THINK">, "prompt"> = {},
+  ): Promise<Result<ResponseFor<"THINK">>> {
+    return this.request("THINK", { ...options, prompt });
+  }
 
   /** Close the connection. */
   close(): void {

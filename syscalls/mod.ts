@@ -16,8 +16,10 @@ import { http } from "./http.ts";
 import { kill, list, spawn } from "./agents.ts";
 
 // imports: issue 5 (messaging)
+import { broadcast, recv, register, send } from "./ipc.ts";
 
 // imports: issue 6 (think)
+import { think } from "./think.ts";
 
 /** The registry, keyed by op name (types for the SDK come from this object). */
 export const syscalls = {
@@ -37,8 +39,12 @@ export const syscalls = {
   KILL: kill,
   LIST: list,
   // syscalls: issue 5 (messaging)
-
+  SEND: send,
+  RECV: recv,
+  BROADCAST: broadcast,
+  REGISTER: register,
   // syscalls: issue 6 (think)
+  THINK: think,
 } as const;
 
 /** The registry's type: op name to declaration. */

@@ -1,0 +1,75 @@
+/**
+ * The THINK flags of `agentos kernel`: parsing and validation into kernel configuration.
+ * @module
+ */
+import { UsageError } from "./command.ts";
+import type { KernelConfig } from "../kernel/config.ts";
+import { MODEL_NAME_RE } from "../kernel/llm_request.ts";
+
+/** The raw flag values (strings as `parseArgs` gives them). */
+export interface ThinkFlags {
+  model?: string;
+  "llm-concurrency"?: string;
+  "llm-queue-timeout"?: string;
+  "llm-timeout"?: string;
+  "llm-max-attempts"?: string;
+  "client-llm-max-calls"?: string;
+  "client-llm-max-tokens"?: string;
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+function seconds(flag: string, text: string, max: number): number {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0 || Number(text) > max) {
+    throw new UsageError(`--${flag} must be a number of seconds above 0 and at most ${max}`);
+  }
+  return Math.round(Number(text) * 1000);
+}
+
+/** Turn the THINK flags into the config fields they set (unset flags are left out). */
+export function thinkConfigFromFlags(values: ThinkFlags): Partial<KernelConfig> {
+  const config: Partial<KernelConfig> = {};
+  if (values.model !== undefined) {
+    if (!MODEL_NAME_RE.test(values.model)) {
+      throw new UsageError(
+        "--model must be a model name: letters, digits and . _ - : @ /, at most 128 characters",
+      );
+    }
+    config.llmModel = values.model;
+  }
+  const v = values;
+  if (v["llm-concurrency"] !== undefined) {
+    config.llmConcurrency = integer("llm-concurrency", v["llm-concurrency"], 1, 1024);
+  }
+  if (v["llm-queue-timeout"] !== undefined) {
+    config.llmQueueTimeoutMs = seconds("llm-queue-timeout", v["llm-queue-timeout"], 86_400);
+  }
+  if (v["llm-timeout"] !== undefined) {
+    config.llmRequestTimeoutMs = seconds("llm-timeout", v["llm-timeout"], 86_400);
+  }
+  if (v["llm-max-attempts"] !== undefined) {
+    config.llmMaxAttempts = integer("llm-max-attempts", v["llm-max-attempts"], 1, 20);
+  }
+  if (v["client-llm-max-calls"] !== undefined) {
+    config.clientLlmMaxCalls = integer(
+      "client-llm-max-calls",
+      v["client-llm-max-calls"],
+      0,
+      Number.MAX_SAFE_INTEGER,
+    );
+  }
+  if (v["client-llm-max-tokens"] !== undefined) {
+    config.clientLlmMaxTokens = integer(
+      "client-llm-max-tokens",
+      v["client-llm-max-tokens"],
+      0,
+      Number.MAX_SAFE_INTEGER,
+    );
+  }
+  return config;
+}
