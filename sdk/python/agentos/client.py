@@ -520,8 +520,9 @@ class AgentOSClient:
     ) -> SpawnResponse:
         """SPAWN (0x10): start an agent, a sandboxed Deno subprocess.
 
-        ``script`` is a path to a ``.ts``/``.js`` file or inline TypeScript (it imports the SDK
-        as ``"agentos"``). ``name`` None lets the kernel pick one. ``level`` defaults to
+        ``script`` is a path to a ``.ts``/``.js`` file (a relative path is taken in the
+        caller's workspace, so pass absolute paths) or inline TypeScript (it imports the SDK as
+        ``"agentos"``). ``name`` None lets the kernel pick one. ``level`` defaults to
         ``sandboxed`` (``standard`` with ``sandboxed=False``); ``network`` is True or a list of
         domains. Returns ``agent_id``, ``name``, ``pid`` and ``level``.
         """
