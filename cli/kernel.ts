@@ -138,19 +138,30 @@ export const kernelCommand: Command = {
       // config from flags: issue 6 (think)
       ...thinkConfigFromFlags(values),
     }, allSyscalls);
+    // Signals are caught from the first instant: one that arrives while the kernel is still
+    // starting is honoured as soon as start-up has finished, so it always stops cleanly.
+    let started = false;
+    let pending: string | null = null;
+    const stop = (signal: string) => () => {
+      if (started) void kernel.shutdown(signal);
+      else pending ??= signal;
+    };
+    const onInt = stop("SIGINT");
+    const onTerm = stop("SIGTERM");
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
     try {
       await kernel.start();
     } catch (err) {
       kernel.log.error(
         err instanceof KernelRunningError ? err.message : `cannot start: ${(err as Error).message}`,
       );
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
       return 1;
     }
-    const stop = (signal: string) => () => void kernel.shutdown(signal);
-    const onInt = stop("SIGINT");
-    const onTerm = stop("SIGTERM");
-    Deno.addSignalListener("SIGINT", onInt);
-    Deno.addSignalListener("SIGTERM", onTerm);
+    started = true;
+    if (pending) void kernel.shutdown(pending);
     await kernel.stopped;
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);
