@@ -94,18 +94,28 @@ function dispatchJson(
       emptyResponse,
     );
   }
+  let release: (() => void) | undefined;
+  if (syscall.maxInFlight) {
+    const slot = kernel.server.inFlight.acquire(op, id, syscall.maxInFlight);
+    if (typeof slot === "string") {
+      return errorFrame(op, id, "QUOTA_EXCEEDED", `${syscall.name}: ${slot}`, emptyResponse);
+    }
+    release = slot;
+  }
   let result: unknown;
   try {
     result = syscall.handler(parsed.data, ctx);
   } catch (err) {
+    release?.();
     return failure(op, id, err, emptyResponse, kernel, syscall.name);
   }
   if (result instanceof Promise) {
     return result.then(
       (value) => jsonFrame(op, id, value, emptyResponse),
       (err) => failure(op, id, err, emptyResponse, kernel, syscall.name),
-    );
+    ).finally(release);
   }
+  release?.();
   return jsonFrame(op, id, result, emptyResponse);
 }
 

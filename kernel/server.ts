@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { Connection } from "./connection.ts";
+import { InFlightLimiter } from "./inflight.ts";
 import { dispatch } from "./dispatch.ts";
 import { errorFrame } from "./response.ts";
 import type { Identity } from "./identity.ts";
@@ -25,6 +26,8 @@ interface ListenerEntry {
 /** Serves the registry over Unix sockets. */
 export class Server {
   readonly #table: (Syscall | undefined)[];
+  /** Running calls of ops that declare `maxInFlight`. */
+  readonly inFlight = new InFlightLimiter();
   readonly #connections = new Map<number, Connection>();
   readonly #listeners = new Set<ListenerEntry>();
   #nextConnectionId = 1;

@@ -258,6 +258,7 @@ export const exec = defineSyscall({
   summary: "Run `sh -c <command>` confined per level; stdout, stderr, exit code.",
   schema: ExecRequestSchema,
   right: "can_exec",
+  maxInFlight: { perIdentity: 16, total: 256 },
   emptyResponse: {
     stdout: "",
     stderr: "",

@@ -313,6 +313,7 @@ export const http = defineSyscall({
   summary: "HTTP(S) request to an allowed host; redirects re-checked; body capped.",
   schema: HttpRequestSchema,
   right: "can_http",
+  maxInFlight: { perIdentity: 32, total: 512 },
   emptyResponse: { status_code: 0, headers: {}, body: "", truncated: false },
   handler: (input, ctx: SyscallContext): Promise<HttpResponse> => httpRequest(input, ctx),
 });

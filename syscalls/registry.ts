@@ -9,6 +9,7 @@ import type { OpName } from "../kernel/protocol.ts";
 import type { Right } from "../sandbox/permissions.ts";
 import type { Identity } from "../kernel/identity.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { InFlightBound } from "../kernel/inflight.ts";
 
 /** What a handler knows about the call it serves. */
 export interface SyscallContext {
@@ -36,6 +37,8 @@ export interface JsonSyscall<S extends z.ZodType = z.ZodType, R = unknown> {
   readonly emptyResponse: Record<string, unknown>;
   /** Close the connection after answering (EXIT). */
   readonly closeAfter?: boolean;
+  /** How many calls may run at once (ops that hold processes or sockets); over it: QUOTA_EXCEEDED. */
+  readonly maxInFlight?: InFlightBound;
   readonly handler: (input: z.output<S>, ctx: SyscallContext) => R | Promise<R>;
 }
 
