@@ -169,7 +169,7 @@ export class LlmService {
     if (this.#configProblem) {
       this.kernel.log.error(`THINK: ${this.#configProblem}`, fields);
     } else if (this.#apiKey) this.kernel.log.info("THINK ready", fields);
-    else this.kernel.log.warn("THINK unavailable: no API key", fields);
+    else this.kernel.log.info("THINK unavailable: no API key", fields);
   }
 
   /** Remove the key (and key-shaped strings) from `text`. */
