@@ -8,6 +8,7 @@ import { DEFAULT_SOCKET, MAX_PAYLOAD } from "../kernel/protocol.ts";
 
 /** Thrown when the kernel cannot be reached or the connection breaks. */
 export class AgentOSConnectionError extends Error {
+  /** `message` says what went wrong and what to do; `options.cause` keeps the OS error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AgentOSConnectionError";
@@ -16,8 +17,11 @@ export class AgentOSConnectionError extends Error {
 
 /** A raw response: the op it answers, the caller's id, and the payload bytes. */
 export interface RawResponse {
+  /** The opcode answered (the request's). */
   op: number;
+  /** The caller's kernel-assigned identity id. */
   agentId: number;
+  /** The response payload: JSON text for JSON ops, the echoed bytes for NOOP. */
   payload: Uint8Array;
 }
 
