@@ -2,7 +2,7 @@
  * The THINK flags of `agentos kernel`: parsing and validation into kernel configuration.
  * @module
  */
-import { UsageError } from "./command.ts";
+import { intFlag, UsageError } from "./command.ts";
 import type { KernelConfig } from "../kernel/config.ts";
 import { MODEL_NAME_RE } from "../kernel/llm_request.ts";
 
@@ -17,11 +17,8 @@ export interface ThinkFlags {
   "client-llm-max-tokens"?: string;
 }
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
-  }
-  return Number(text);
+function integer(flag: string, text: string, min: number, max?: number): number {
+  return intFlag(flag, text, { min, max });
 }
 
 function seconds(flag: string, text: string, max: number): number {
@@ -56,20 +53,10 @@ export function thinkConfigFromFlags(values: ThinkFlags): Partial<KernelConfig> 
     config.llmMaxAttempts = integer("llm-max-attempts", v["llm-max-attempts"], 1, 20);
   }
   if (v["client-llm-max-calls"] !== undefined) {
-    config.clientLlmMaxCalls = integer(
-      "client-llm-max-calls",
-      v["client-llm-max-calls"],
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
+    config.clientLlmMaxCalls = integer("client-llm-max-calls", v["client-llm-max-calls"], 0);
   }
   if (v["client-llm-max-tokens"] !== undefined) {
-    config.clientLlmMaxTokens = integer(
-      "client-llm-max-tokens",
-      v["client-llm-max-tokens"],
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
+    config.clientLlmMaxTokens = integer("client-llm-max-tokens", v["client-llm-max-tokens"], 0);
   }
   return config;
 }

@@ -583,7 +583,17 @@ export class AgentOSClient {
   }
 }
 
-function bytesToBase64(bytes: Uint8Array): string {
+/**
+ * Encode bytes as standard base64, e.g. for THINK's `image.data` or an HTTP `body` with
+ * `body_encoding: "base64"`.
+ *
+ * @example
+ * ```ts
+ * const data = bytesToBase64(await Deno.readFile("chart.png"));
+ * await os.think("What does this chart show?", { image: { data, mime_type: "image/png" } });
+ * ```
+ */
+export function bytesToBase64(bytes: Uint8Array): string {
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -591,7 +601,11 @@ function bytesToBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-function base64ToBytes(text: string): Uint8Array {
+/**
+ * Decode standard base64, e.g. a READ page with `encoding: "base64"`; throws a DOMException
+ * on invalid input.
+ */
+export function base64ToBytes(text: string): Uint8Array {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
