@@ -3,7 +3,7 @@
  * usage errors, JSON or human output, and connecting to the kernel.
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs, type ParseArgsConfig, type ParseArgsOptionsConfig } from "node:util";
 import { AgentOSClient, AgentOSConnectionError, isKernelError, type Result } from "../sdk/mod.ts";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage. */
@@ -15,6 +15,7 @@ export const EXIT_USAGE = 2;
 
 /** A usage mistake: printed with the command's help hint, exit code 2. */
 export class UsageError extends Error {
+  /** `message` names the flag or argument at fault. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -23,6 +24,7 @@ export class UsageError extends Error {
 
 /** A failure to report without a stack: exit code 1. */
 export class CommandError extends Error {
+  /** `message` is printed after `agentos <command>: `. */
   constructor(message: string) {
     super(message);
     this.name = "CommandError";
@@ -31,7 +33,9 @@ export class CommandError extends Error {
 
 /** One `agentos` subcommand. */
 export interface Command {
+  /** The word after `agentos`. */
   readonly name: string;
+  /** Other words that run the same command (`start` for `kernel`). */
   readonly aliases?: readonly string[];
   /** One line for `agentos --help`. */
   readonly summary: string;
@@ -63,12 +67,17 @@ export const CLIENT_OPTIONS_HELP =
   --json          print machine-readable JSON
   -h, --help      show this help`;
 
+/** What {@link parseFlags} returns: `values` typed by `options`, and `positionals`. */
+export type ParsedFlags<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>
+>;
+
 /** Parse `args` strictly; unknown flags become a {@link UsageError}. */
-export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
+export function parseFlags<O extends ParseArgsOptionsConfig>(
   args: string[],
   options: O,
   allowPositionals = true,
-) {
+): ParsedFlags<O> {
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {

@@ -8,12 +8,19 @@ import { MODEL_NAME_RE } from "../kernel/llm_request.ts";
 
 /** The raw flag values (strings as `parseArgs` gives them). */
 export interface ThinkFlags {
+  /** `--model`: the default THINK model. */
   model?: string;
+  /** `--llm-concurrency`: THINK calls in flight at once, kernel-wide. */
   "llm-concurrency"?: string;
+  /** `--llm-queue-timeout`: seconds a call may wait for a slot. */
   "llm-queue-timeout"?: string;
+  /** `--llm-timeout`: seconds one Messages API request may take. */
   "llm-timeout"?: string;
+  /** `--llm-max-attempts`: attempts per THINK on retryable errors. */
   "llm-max-attempts"?: string;
+  /** `--client-llm-max-calls`: THINK call quota of each main-socket client. */
   "client-llm-max-calls"?: string;
+  /** `--client-llm-max-tokens`: THINK token quota of each main-socket client. */
   "client-llm-max-tokens"?: string;
 }
 

@@ -8,7 +8,7 @@ import { probeSocket } from "../kernel/probe.ts";
 import { readRss } from "../kernel/agent_runtime.ts";
 
 /** Path of the repository's `main.ts`. */
-export const MAIN = resolve(import.meta.dirname!, "..", "main.ts");
+export const MAIN: string = resolve(import.meta.dirname!, "..", "main.ts");
 
 /** The `deno` arguments that run `agentos kernel` on `socket` and `stateDir`, plus `extra`. */
 export function kernelArgs(socket: string, stateDir: string, extra: string[] = []): string[] {
