@@ -133,10 +133,10 @@ export function optionalIntFlag(
 }
 
 /** Print `value` as JSON (with `--json`) or through `human`. */
-export function output(
-  value: unknown,
+export function output<T>(
+  value: T,
   json: boolean | undefined,
-  human: (v: unknown) => string,
+  human: (v: T) => string,
 ): void {
   console.log(json ? JSON.stringify(value, null, 2) : human(value));
 }

@@ -41,7 +41,8 @@ export function defaultSocket(): string {
 
 /** One connection to a kernel. Requests may be issued concurrently; responses arrive in order. */
 export class Transport {
-  readonly #pending: Pending[] = [];
+  /** Requests waiting for their response, oldest at `#head` (answered slots are cleared). */
+  readonly #pending: (Pending | undefined)[] = [];
   #head = 0;
   #closed = false;
   #failure: Error | null = null;
@@ -146,7 +147,7 @@ export class Transport {
   #deliver(frame: Frame): void {
     const p = this.#pending[this.#head];
     if (!p) return; // unsolicited: ignore
-    this.#pending[this.#head++] = undefined as unknown as Pending;
+    this.#pending[this.#head++] = undefined;
     if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
       this.#pending.splice(0, this.#head);
       this.#head = 0;
@@ -160,7 +161,7 @@ export class Transport {
   }
 
   #rejectAll(err: Error): void {
-    while (this.#head < this.#pending.length) this.#pending[this.#head++].reject(err);
+    while (this.#head < this.#pending.length) this.#pending[this.#head++]?.reject(err);
     this.#pending.length = 0;
     this.#head = 0;
   }
