@@ -13,14 +13,24 @@ import {
   connect,
   type ErrorCodeName,
   isKernelError,
+  type JsonOpName,
   type KernelError,
   type MessageEnvelope,
   Op,
+  type RequestFor,
   type ResponseFor,
   type Result,
 } from "../sdk/mod.ts";
 import { syscalls } from "../syscalls/mod.ts";
 import type { Level } from "../sandbox/permissions.ts";
+
+/** True if `T` is `any` or `unknown`: a type that checks nothing. */
+type Loose<T> = 0 extends 1 & T ? true : unknown extends T ? true : false;
+/** `true` only if every op's request and response types are specific (checked by `deno check`). */
+type AllSpecific = {
+  [K in JsonOpName]: Loose<RequestFor<K>> | Loose<ResponseFor<K>>;
+}[JsonOpName] extends false ? true : never;
+const allSpecific: AllSpecific = true;
 
 /** The success value of `r`, failing the test on a kernel error. */
 function ok<T>(r: Result<T>, what: string): T {
@@ -300,6 +310,7 @@ Deno.test({
       });
 
       await t.step("every op in the registry went over the wire", () => {
+        assert.equal(allSpecific, true);
         const registry = Object.values(syscalls).map((s) => s.op).sort((x, y) => x - y);
         assert.deepEqual(Object.values(Op).sort((x, y) => x - y), registry);
         const missing = registry.filter((op) => !seen.has(op));
