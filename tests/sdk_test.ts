@@ -23,6 +23,7 @@ import {
 } from "../sdk/mod.ts";
 import { syscalls } from "../syscalls/mod.ts";
 import type { Level } from "../sandbox/permissions.ts";
+import { SDK_FILES } from "../kernel/agent_runtime.ts";
 
 /** True if `T` is `any` or `unknown`: a type that checks nothing. */
 type Loose<T> = 0 extends 1 & T ? true : unknown extends T ? true : false;
@@ -327,4 +328,34 @@ Deno.test({
       await fake.close();
     }
   },
+});
+
+Deno.test("the SDK's runtime module graph is exactly the files the kernel gives agents", async () => {
+  const root = new URL("../", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("sdk/mod.ts", root).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: { code?: { specifier: string } }[] }[];
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  // Follow runtime imports only: `import type` is erased and never loaded by an agent.
+  const runtime = new Set<string>();
+  const queue = [new URL("sdk/mod.ts", root).href];
+  while (queue.length > 0) {
+    const spec = queue.pop()!;
+    if (runtime.has(spec)) continue;
+    runtime.add(spec);
+    for (const d of bySpecifier.get(spec)?.dependencies ?? []) {
+      if (d.code) queue.push(d.code.specifier);
+    }
+  }
+  const files = [...runtime].map((s) => {
+    assert.ok(s.startsWith(root.href), `the SDK must not load ${s} at runtime`);
+    return s.slice(root.href.length);
+  });
+  assert.deepEqual(files.sort(), [...SDK_FILES].sort());
 });
