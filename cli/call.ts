@@ -8,17 +8,43 @@ import {
   type Command,
   CommandError,
   connectClient,
+  EXIT_FAILURE,
+  EXIT_OK,
   output,
   parseFlags,
+  printResult,
   resultCode,
   UsageError,
 } from "./command.ts";
 import { Op, type OpName } from "../kernel/protocol.ts";
+import { allSyscalls } from "../syscalls/mod.ts";
+import { isKernelError } from "../sdk/mod.ts";
 
-const OP_LIST = Object.entries(Op).map(([name, code]) =>
-  `${name} (0x${code.toString(16).padStart(2, "0")})`
-)
-  .join(", ");
+const hex = (code: number) => `0x${code.toString(16).padStart(2, "0")}`;
+
+/** Every registered op by opcode: name, code, and the registry's one-line summary. */
+const OPS = [...allSyscalls].sort((a, b) => a.op - b.op);
+const OP_NAMES = OPS.map((s) => s.name).join(", ");
+const nameWidth = Math.max(...OPS.map((s) => s.name.length)) + 2;
+const OP_TABLE = OPS.map((s) =>
+  `  ${s.name.padEnd(nameWidth)}${hex(s.op)}  ${wrap(s.summary, 96 - nameWidth - 8, nameWidth + 8)}`
+).join("\n");
+
+/** Wrap `text` at `width` columns, indenting continuation lines by `indent` spaces. */
+function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${" ".repeat(indent)}`);
+}
 
 /** Parse `NAME` or `0xNN` or a decimal into an opcode. */
 export function parseOp(text: string): number {
@@ -30,7 +56,7 @@ export function parseOp(text: string): number {
     ? Number(text)
     : NaN;
   if (!Number.isInteger(n) || n < 0 || n > 255) {
-    throw new UsageError(`unknown op "${text}": give a name (${OP_LIST}) or 0x00–0xff`);
+    throw new UsageError(`unknown op "${text}": give a name (${OP_NAMES}) or 0x00–0xff`);
   }
   return n;
 }
@@ -43,8 +69,14 @@ export const callCommand: Command = {
 
 Usage: agentos call <op-name|0xNN> [payload]
 
-The payload is JSON for JSON ops (default {}), and raw text for NOOP.
-Ops: ${OP_LIST}
+The op is a name (any case) or a code. The payload is JSON for JSON ops (default {}), and
+raw text for NOOP. The response is printed as JSON (pretty, or on one line with --json);
+NOOP's as text, or with --json as {"op", "agent_id", "payload"}.
+  agentos call KERNEL_STATUS
+  agentos call read '{"path": "notes.txt"}'
+
+Ops:
+${OP_TABLE}
 
 Options:
 ${CLIENT_OPTIONS_HELP}
@@ -52,10 +84,6 @@ ${CLIENT_OPTIONS_HELP}
 Exit code 1 if the response is an error ("success": false).`,
   async run(args) {
     const { values, positionals } = parseFlags(args, CLIENT_OPTIONS);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     if (positionals.length < 1 || positionals.length > 2) {
       throw new UsageError("expected <op> [payload]");
     }
@@ -75,14 +103,14 @@ Exit code 1 if the response is an error ("success": false).`,
       console.log(
         values.json ? JSON.stringify({ op: r.op, agent_id: r.agentId, payload: body }) : body,
       );
-      return 0;
+      return EXIT_OK;
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
       console.log(body);
-      return 1;
+      return EXIT_FAILURE;
     }
     console.log(JSON.stringify(parsed, null, values.json ? undefined : 2));
     return resultCode(parsed);
@@ -116,10 +144,6 @@ ${CLIENT_OPTIONS_HELP}
 Exit code 0 if a kernel is running, 1 if not.`,
   async run(args) {
     const { values } = parseFlags(args, CLIENT_OPTIONS, false);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     let client;
     try {
       client = await connectClient(values.socket);
@@ -130,22 +154,24 @@ Exit code 0 if a kernel is running, 1 if not.`,
         values.json,
         () => `not running: ${err.message}`,
       );
-      return 1;
+      return EXIT_FAILURE;
     }
     await using _ = client;
     const s = await client.status();
-    if (s.success === false) throw new CommandError(s.error);
-    output({ running: true, ...s }, values.json, () =>
-      [
-        `running: yes`,
-        `version: ${s.version}`,
-        `pid: ${s.pid}`,
-        `uptime: ${formatDuration(s.uptime_ms)}`,
-        `socket: ${s.socket}`,
-        `state dir: ${s.state_dir}`,
-        `connections: ${s.connections}`,
-      ].join("\n"));
-    return 0;
+    return printResult(
+      isKernelError(s) ? s : { running: true, ...s },
+      values.json,
+      (v) =>
+        [
+          `running: yes`,
+          `version: ${v.version}`,
+          `pid: ${v.pid}`,
+          `uptime: ${formatDuration(v.uptime_ms)}`,
+          `socket: ${v.socket}`,
+          `state dir: ${v.state_dir}`,
+          `connections: ${v.connections}`,
+        ].join("\n"),
+    );
   },
 };
 
@@ -163,15 +189,11 @@ Options:
 ${CLIENT_OPTIONS_HELP}`,
   async run(args) {
     const { values } = parseFlags(args, CLIENT_OPTIONS, false);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     const client = await connectClient(values.socket);
     const r = await client.shutdown("agentos stop");
-    if (r.success === false) {
+    if (isKernelError(r)) {
       client.close();
-      throw new CommandError(r.error);
+      return printResult(r, values.json, () => "");
     }
     // The kernel closes every connection as it stops; wait for ours to end.
     await Promise.race([
@@ -180,6 +202,6 @@ ${CLIENT_OPTIONS_HELP}`,
     ]);
     client.close();
     output({ stopped: true }, values.json, () => "kernel stopped");
-    return 0;
+    return EXIT_OK;
   },
 };

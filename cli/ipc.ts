@@ -12,12 +12,15 @@ import {
   type Command,
   CommandError,
   connectClient,
-  output,
+  EXIT_FAILURE,
+  EXIT_OK,
+  optionalIntFlag,
   parseFlags,
-  resultCode,
+  printResult,
   UsageError,
 } from "./command.ts";
-import type { AgentOSClient, MessageEnvelope } from "../sdk/mod.ts";
+import { type AgentOSClient, isKernelError, type MessageEnvelope } from "../sdk/mod.ts";
+import { RECV_MAX_MAX, RECV_MAX_TIMEOUT_MS } from "../syscalls/ipc.ts";
 
 /** Register `name` for `client`, or fail the command. */
 async function registerOrFail(client: AgentOSClient, name: string): Promise<void> {
@@ -25,14 +28,8 @@ async function registerOrFail(client: AgentOSClient, name: string): Promise<void
   if (r.success === false) throw new CommandError(`cannot register "${name}": ${r.error}`);
 }
 
-/** Parse a whole number flag within bounds. */
-function intFlag(flag: string, text: string | undefined, min: number, max: number) {
-  if (text === undefined) return undefined;
-  if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
-  }
-  return Number(text);
-}
+/** `--name NAME`: register a name for this connection first (send and recv). */
+const NAME_OPTION = { name: { type: "string" } } as const;
 
 /** `agentos send <name|id> <json>`: queue one message. */
 export const sendCommand: Command = {
@@ -54,14 +51,7 @@ ${CLIENT_OPTIONS_HELP}
 Exit codes: 0 delivered; 1 not delivered (unknown target: NOT_FOUND, full mailbox:
 QUOTA_EXCEEDED); 2 usage.`,
   async run(args) {
-    const { values, positionals } = parseFlags(args, {
-      ...CLIENT_OPTIONS,
-      name: { type: "string" },
-    });
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
+    const { values, positionals } = parseFlags(args, { ...CLIENT_OPTIONS, ...NAME_OPTION });
     if (positionals.length !== 2) throw new UsageError("expected <name|id> <json>");
     const [target, text] = positionals;
     let message: unknown;
@@ -80,13 +70,15 @@ QUOTA_EXCEEDED); 2 usage.`,
     await using client = await connectClient(values.socket);
     if (values.name !== undefined) await registerOrFail(client, values.name);
     const r = await client.sendMessage(message, byId ? { to: id } : { toName: target });
-    output(r, values.json, (v) => {
-      const res = v as typeof r;
-      return res.success === false
-        ? `not delivered (${res.code}): ${res.error}`
-        : `delivered to ${target} (id ${res.delivered_to}, seq ${res.seq})`;
-    });
-    return resultCode(r);
+    if (isKernelError(r) && !values.json) {
+      console.log(`not delivered (${r.code}): ${r.error}`);
+      return EXIT_FAILURE;
+    }
+    return printResult(
+      r,
+      values.json,
+      (v) => `delivered to ${target} (id ${v.delivered_to}, seq ${v.seq})`,
+    );
   },
 };
 
@@ -111,8 +103,8 @@ ends with the command. Use --name to register a name first, then wait for messag
 Options:
   --name NAME     register NAME for this connection before receiving
   --wait          block until a message arrives or the timeout passes
-  --timeout MS    how long --wait blocks (default 30000, at most 600000)
-  --max N         most messages to return (1-10000, default 100)
+  --timeout MS    how long --wait blocks (default 30000, at most ${RECV_MAX_TIMEOUT_MS})
+  --max N         most messages to return (1-${RECV_MAX_MAX}, default 100)
 ${CLIENT_OPTIONS_HELP}
 
 Prints one line per message (or the whole RECV response with --json). Exit code 0 also when
@@ -120,29 +112,30 @@ no message came.`,
   async run(args) {
     const { values } = parseFlags(args, {
       ...CLIENT_OPTIONS,
-      name: { type: "string" },
+      ...NAME_OPTION,
       wait: { type: "boolean" },
       timeout: { type: "string" },
       max: { type: "string" },
     }, false);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
-    const max = intFlag("max", values.max, 1, 10_000);
-    const timeoutMs = intFlag("timeout", values.timeout, 0, 600_000);
+    const max = optionalIntFlag("max", values.max, { min: 1, max: RECV_MAX_MAX });
+    const timeoutMs = optionalIntFlag("timeout", values.timeout, {
+      min: 0,
+      max: RECV_MAX_TIMEOUT_MS,
+      unit: "milliseconds",
+    });
     if (timeoutMs !== undefined && !values.wait) throw new UsageError("--timeout needs --wait");
     await using client = await connectClient(values.socket);
     if (values.name !== undefined) await registerOrFail(client, values.name);
     const r = await client.recvMessages({ max, wait: values.wait, timeoutMs });
-    if (r.success === false) throw new CommandError(`RECV failed (${r.code}): ${r.error}`);
-    if (values.json) {
-      output(r, true, () => "");
-    } else if (r.count === 0) {
+    if (!values.json && !isKernelError(r) && r.count === 0) {
       console.error("no messages");
-    } else {
-      console.log(r.messages.map(formatMessage).join("\n"));
+      return EXIT_OK;
     }
-    return 0;
+    return printResult(
+      r,
+      values.json,
+      (v) => v.messages.map(formatMessage).join("\n"),
+      "RECV failed",
+    );
   },
 };

@@ -2,7 +2,7 @@
  * `agentos kernel` (alias `start`): run the kernel in the foreground.
  * @module
  */
-import { type Command, parseFlags, UsageError } from "./command.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, intFlag, parseFlags, UsageError } from "./command.ts";
 import { mailboxFlags } from "./mailbox_flags.ts";
 import { Kernel, KernelRunningError } from "../kernel/kernel.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
@@ -99,10 +99,6 @@ export const kernelCommand: Command = {
       "client-llm-max-calls": { type: "string" },
       "client-llm-max-tokens": { type: "string" },
     }, false);
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
     const clientLevel = values["client-level"] ?? "unrestricted";
     if (!(LEVELS as readonly string[]).includes(clientLevel)) {
       throw new UsageError(`--client-level must be one of ${LEVELS.join(", ")}`);
@@ -117,10 +113,7 @@ export const kernelCommand: Command = {
     }
     const frameTimeout = values["frame-timeout"] === undefined
       ? undefined
-      : Number(values["frame-timeout"]);
-    if (frameTimeout !== undefined && !(Number.isInteger(frameTimeout) && frameTimeout >= 100)) {
-      throw new UsageError("--frame-timeout must be a whole number of milliseconds, at least 100");
-    }
+      : intFlag("frame-timeout", values["frame-timeout"], { min: 100, unit: "milliseconds" });
     const kernel = new Kernel({
       socket: values.socket ?? defaultSocketPath(),
       stateDir: values["state-dir"] ?? defaultStateDir(),
@@ -158,23 +151,20 @@ export const kernelCommand: Command = {
       );
       Deno.removeSignalListener("SIGINT", onInt);
       Deno.removeSignalListener("SIGTERM", onTerm);
-      return 1;
+      return EXIT_FAILURE;
     }
     started = true;
     if (pending) void kernel.shutdown(pending);
     await kernel.stopped;
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);
-    return 0;
+    return EXIT_OK;
   },
 };
 
-/** `--agent-log-max`: bytes, at least 4096. */
+/** `--agent-log-max`: bytes, 4096 to 1 TiB. */
 function parseLogMax(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 4096 || n > 2 ** 40) {
-    throw new UsageError("--agent-log-max must be a whole number of bytes, at least 4096");
-  }
-  return n;
+  return text === undefined
+    ? undefined
+    : intFlag("agent-log-max", text, { min: 4096, max: 2 ** 40, unit: "bytes" });
 }

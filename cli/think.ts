@@ -9,14 +9,16 @@ import {
   type Command,
   CommandError,
   connectClient,
-  EXIT_FAILURE,
+  intFlag,
   parseFlags,
+  printResult,
   UsageError,
 } from "./command.ts";
-import { isKernelError, type RequestFor } from "../sdk/mod.ts";
+import { bytesToBase64, type RequestFor } from "../sdk/mod.ts";
 import {
   IMAGE_MIME_TYPES,
   type ImageMimeType,
+  MAX_MAX_TOKENS,
   THINKING_BUDGETS,
   THINKING_LEVELS,
   type ThinkingLevel,
@@ -65,10 +67,6 @@ export const thinkCommand: Command = {
       temperature: { type: "string" },
       image: { type: "string" },
     });
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
     if (positionals.length !== 1 || positionals[0] === "") {
       throw new UsageError('expected one prompt: agentos think "<prompt>"');
     }
@@ -82,10 +80,10 @@ export const thinkCommand: Command = {
       request.thinking_level = values.thinking as ThinkingLevel;
     }
     if (values["max-tokens"] !== undefined) {
-      if (!/^\d+$/.test(values["max-tokens"]) || Number(values["max-tokens"]) < 1) {
-        throw new UsageError("--max-tokens must be a whole number of at least 1");
-      }
-      request.max_tokens = Number(values["max-tokens"]);
+      request.max_tokens = intFlag("max-tokens", values["max-tokens"], {
+        min: 1,
+        max: MAX_MAX_TOKENS,
+      });
     }
     if (values.temperature !== undefined) {
       const t = Number(values.temperature);
@@ -105,25 +103,10 @@ export const thinkCommand: Command = {
       } catch (err) {
         throw new CommandError(`cannot read ${values.image}: ${(err as Error).message}`);
       }
-      request.image = { data: toBase64(bytes), mime_type: mime };
+      request.image = { data: bytesToBase64(bytes), mime_type: mime };
     }
     await using client = await connectClient(values.socket);
     const r = await client.request("THINK", request);
-    if (values.json) {
-      console.log(JSON.stringify(r, null, 2));
-      return isKernelError(r) ? EXIT_FAILURE : 0;
-    }
-    if (isKernelError(r)) throw new CommandError(`${r.code}: ${r.error}`);
-    console.log(r.content);
-    return 0;
+    return printResult(r, values.json, (v) => v.content);
   },
 };
-
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  const chunk = 0x8000;
-  for (let i = 0; i < bytes.length; i += chunk) {
-    text += String.fromCharCode(...bytes.subarray(i, i + chunk));
-  }
-  return btoa(text);
-}

@@ -2,26 +2,30 @@
  * The THINK flags of `agentos kernel`: parsing and validation into kernel configuration.
  * @module
  */
-import { UsageError } from "./command.ts";
+import { intFlag, UsageError } from "./command.ts";
 import type { KernelConfig } from "../kernel/config.ts";
 import { MODEL_NAME_RE } from "../kernel/llm_request.ts";
 
 /** The raw flag values (strings as `parseArgs` gives them). */
 export interface ThinkFlags {
+  /** `--model`: the default THINK model. */
   model?: string;
+  /** `--llm-concurrency`: THINK calls in flight at once, kernel-wide. */
   "llm-concurrency"?: string;
+  /** `--llm-queue-timeout`: seconds a call may wait for a slot. */
   "llm-queue-timeout"?: string;
+  /** `--llm-timeout`: seconds one Messages API request may take. */
   "llm-timeout"?: string;
+  /** `--llm-max-attempts`: attempts per THINK on retryable errors. */
   "llm-max-attempts"?: string;
+  /** `--client-llm-max-calls`: THINK call quota of each main-socket client. */
   "client-llm-max-calls"?: string;
+  /** `--client-llm-max-tokens`: THINK token quota of each main-socket client. */
   "client-llm-max-tokens"?: string;
 }
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
-  }
-  return Number(text);
+function integer(flag: string, text: string, min: number, max?: number): number {
+  return intFlag(flag, text, { min, max });
 }
 
 function seconds(flag: string, text: string, max: number): number {
@@ -56,20 +60,10 @@ export function thinkConfigFromFlags(values: ThinkFlags): Partial<KernelConfig> 
     config.llmMaxAttempts = integer("llm-max-attempts", v["llm-max-attempts"], 1, 20);
   }
   if (v["client-llm-max-calls"] !== undefined) {
-    config.clientLlmMaxCalls = integer(
-      "client-llm-max-calls",
-      v["client-llm-max-calls"],
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
+    config.clientLlmMaxCalls = integer("client-llm-max-calls", v["client-llm-max-calls"], 0);
   }
   if (v["client-llm-max-tokens"] !== undefined) {
-    config.clientLlmMaxTokens = integer(
-      "client-llm-max-tokens",
-      v["client-llm-max-tokens"],
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
+    config.clientLlmMaxTokens = integer("client-llm-max-tokens", v["client-llm-max-tokens"], 0);
   }
   return config;
 }

@@ -11,27 +11,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
 import { encodeFrame } from "../kernel/frame.ts";
 import { Op } from "../kernel/protocol.ts";
-import { probeSocket } from "../kernel/probe.ts";
 import { BenchConn } from "./bench_client.ts";
 import { benchIpc } from "./bench_ipc.ts";
 import { benchAgents } from "./bench_agents.ts";
+import { type BenchKernel, percentile, round, rssMb, startBenchKernel } from "./bench_util.ts";
 
-const ROOT = resolve(import.meta.dirname!, "..");
 const log = (...a: unknown[]) => console.error("[bench]", ...a);
 const te = new TextEncoder();
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const k = (sorted.length - 1) * p / 100;
-  const f = Math.floor(k);
-  const c = Math.min(f + 1, sorted.length - 1);
-  return sorted[f] + (sorted[c] - sorted[f]) * (k - f);
-}
-
-const round = (x: number, nd = 1) => Math.round(x * 10 ** nd) / 10 ** nd;
 
 /** NOOP round trips on one connection, in microseconds. */
 export async function noopRtt(socket: string, n = 20_000, warmup = 2_000) {
@@ -127,50 +115,14 @@ export async function headOfLine(socket: string) {
   return { worst_noop_ms: round(worst, 3), probes, exec_ms: round(execMs) };
 }
 
-function rssMb(pid: number): number | null {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = status.match(/^VmRSS:\s+(\d+) kB/m);
-    return m ? round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
-
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: { socket: { type: "string" }, only: { type: "string" } },
   });
   const only = new Set((values.only ?? "rtt,throughput,payload,hol,ipc,agents").split(","));
-  let socket = values.socket;
-  let kernel: Deno.ChildProcess | undefined;
-  let dir: string | undefined;
-  if (!socket) {
-    dir = await Deno.makeTempDir({ prefix: "aosbench" });
-    socket = join(dir, "k.sock");
-    kernel = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        join(ROOT, "main.ts"),
-        "kernel",
-        "--socket",
-        socket,
-        "--state-dir",
-        join(dir, "state"),
-        "--log-level",
-        "warn",
-      ],
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    const deadline = Date.now() + 30_000;
-    while (!(await probeSocket(socket, 500))) {
-      if (Date.now() > deadline) throw new Error("kernel did not start");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const kernel: BenchKernel | undefined = values.socket ? undefined : await startBenchKernel();
+  const socket = values.socket ?? kernel!.socket;
   const out: Record<string, unknown> = {
     deno: Deno.version.deno,
     cpus: navigator.hardwareConcurrency,
@@ -205,11 +157,7 @@ if (import.meta.main) {
     }
     if (kernel) out.kernel_rss_mb = rssMb(kernel.pid);
   } finally {
-    if (kernel) {
-      kernel.kill("SIGTERM");
-      await kernel.status;
-      await Deno.remove(dir!, { recursive: true }).catch(() => {});
-    }
+    await kernel?.stop();
   }
   if (only.has("agents")) {
     log("agents (own kernel)");

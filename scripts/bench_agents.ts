@@ -6,12 +6,10 @@
  * `deno run -A scripts/bench_agents.ts`.
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { AgentOSClient, isKernelError } from "../sdk/mod.ts";
-import { probeSocket } from "../kernel/probe.ts";
-import { readRss, treeRss } from "../kernel/agent_runtime.ts";
-
-const MAIN = resolve(import.meta.dirname!, "..", "main.ts");
+import { treeRss } from "../kernel/agent_runtime.ts";
+import { mib, nearestRank, rssMb, startBenchKernel } from "./bench_util.ts";
 
 /** Result of {@link benchAgents}. */
 export interface AgentBench {
@@ -20,12 +18,8 @@ export interface AgentBench {
 }
 
 /** RSS in MiB of `pid` and its descendants (an agent is bwrap + its init + Deno). */
-function rssMb(pid: number): number {
-  return Math.round((treeRss(pid) ?? 0) / 104857.6) / 10;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+function treeRssMb(pid: number): number {
+  return mib(treeRss(pid) ?? 0);
 }
 
 const AGENT = `import { connect } from "agentos";
@@ -49,28 +43,9 @@ async function firstSyscallAt(stateDir: string, name: string, timeoutMs = 60_000
 
 /** Run the agent benchmarks against a fresh kernel process; returns the figures. */
 export async function benchAgents(samples = 20): Promise<AgentBench> {
-  const dir = await Deno.makeTempDir({ prefix: "aosbench" });
-  const socket = join(dir, "k.sock");
-  const stateDir = join(dir, "state");
-  const kernel = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "kernel",
-      "--socket",
-      socket,
-      "--state-dir",
-      stateDir,
-      "--log-level",
-      "warn",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const kernel = await startBenchKernel();
+  const { socket, stateDir } = kernel;
   try {
-    while (!(await probeSocket(socket, 500))) await new Promise((r) => setTimeout(r, 50));
     const client = await AgentOSClient.connect({ socket });
     try {
       const lat: number[] = [];
@@ -95,16 +70,16 @@ export async function benchAgents(samples = 20): Promise<AgentBench> {
       }
       await Promise.all(spawned.map((_, i) => firstSyscallAt(stateDir, `many-${i}`, 120_000)));
       const wall = performance.now() - t0;
-      const agentRss = pids.map(rssMb).sort((a, b) => a - b);
+      const agentRss = pids.map(treeRssMb).sort((a, b) => a - b);
       const result: AgentBench = {
         spawn_to_first_syscall_ms: {
-          p50: percentile(lat, 50),
-          p95: percentile(lat, 95),
+          p50: nearestRank(lat, 50),
+          p95: nearestRank(lat, 95),
           samples,
         },
         spawn_100: {
           wall_ms: Math.round(wall),
-          kernel_rss_mb: Math.round((readRss(kernel.pid) ?? 0) / 104857.6) / 10,
+          kernel_rss_mb: rssMb(kernel.pid) ?? 0,
           agent_rss_median_mb: agentRss[Math.floor(agentRss.length / 2)],
         },
       };
@@ -113,9 +88,7 @@ export async function benchAgents(samples = 20): Promise<AgentBench> {
       client.close();
     }
   } finally {
-    kernel.kill("SIGTERM");
-    await kernel.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await kernel.stop();
   }
 }
 

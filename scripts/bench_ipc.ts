@@ -6,9 +6,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
 import { AgentOSClient, isKernelError, type Result } from "../sdk/mod.ts";
-import { probeSocket } from "../kernel/probe.ts";
+import { type BenchKernel, percentile, round, startBenchKernel } from "./bench_util.ts";
 
 /** What {@link benchIpc} measures. */
 export interface IpcBenchResult {
@@ -27,15 +26,6 @@ function ok<T>(r: Result<T>, what: string): T {
   if (isKernelError(r)) throw new Error(`${what}: ${r.code}: ${r.error}`);
   return r;
 }
-
-function percentile(sorted: number[], p: number): number {
-  const k = (sorted.length - 1) * p / 100;
-  const f = Math.floor(k);
-  const c = Math.min(f + 1, sorted.length - 1);
-  return sorted[f] + (sorted[c] - sorted[f]) * (k - f);
-}
-
-const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One-way throughput: `total` messages, pipelined `window` at a time. */
 async function oneWay(socket: string, total: number, window: number) {
@@ -102,7 +92,7 @@ async function pingPong(socket: string, n: number, warmup: number) {
     }
     await echoer;
     lat.sort((a, b) => a - b);
-    return { p50: round1(percentile(lat, 50)), p99: round1(percentile(lat, 99)) };
+    return { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)) };
   } finally {
     ping.close();
     pong.close();
@@ -129,42 +119,12 @@ export async function benchIpc(
 
 if (import.meta.main) {
   const { values } = parseArgs({ args: Deno.args, options: { socket: { type: "string" } } });
-  let socket = values.socket;
-  let kernel: Deno.ChildProcess | undefined;
-  let dir: string | undefined;
-  if (!socket) {
-    dir = await Deno.makeTempDir({ prefix: "aos-bench-ipc" });
-    socket = join(dir, "k.sock");
-    kernel = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        resolve(import.meta.dirname!, "..", "main.ts"),
-        "kernel",
-        "--socket",
-        socket,
-        "--state-dir",
-        join(dir, "state"),
-        "--log-level",
-        "warn",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    const deadline = Date.now() + 30_000;
-    while (!(await probeSocket(socket, 500))) {
-      if (Date.now() > deadline) throw new Error("the kernel did not start");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const kernel: BenchKernel | undefined = values.socket
+    ? undefined
+    : await startBenchKernel({ prefix: "aos-bench-ipc" });
   try {
-    console.log(JSON.stringify(await benchIpc(socket)));
+    console.log(JSON.stringify(await benchIpc(values.socket ?? kernel!.socket)));
   } finally {
-    if (kernel) {
-      kernel.kill("SIGTERM");
-      await kernel.status;
-    }
-    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await kernel?.stop();
   }
 }

@@ -8,14 +8,16 @@
  * @module
  */
 import Anthropic from "@anthropic-ai/sdk";
-import { startKernel } from "../tests/helpers/kernel.ts";
+import { AgentOSClient } from "../sdk/mod.ts";
 import { startFakeAnthropic } from "../tests/helpers/fake_anthropic.ts";
+import { nearestRank, startBenchKernel } from "./bench_util.ts";
 
 const KEY = "bench-key";
 const N = 300;
 
-function pct(sorted: number[], p: number): number {
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] * 1000);
+/** Percentile `p` (0–100) of ascending milliseconds, in whole microseconds. */
+function pctUs(sorted: number[], p: number): number {
+  return Math.round(nearestRank(sorted, p) * 1000);
 }
 
 async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -31,9 +33,11 @@ async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
 
 async function overhead() {
   const fake = await startFakeAnthropic();
-  const k = await startKernel({ env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
+  const k = await startBenchKernel({
+    env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+  });
   try {
-    const c = await k.client();
+    await using c = await AgentOSClient.connect({ socket: k.socket });
     const viaKernel = await timed(N, () => c.think("bench"));
     const sdk = new Anthropic({ apiKey: KEY, baseURL: fake.url, maxRetries: 0, logLevel: "off" });
     const direct = await timed(N, () =>
@@ -44,10 +48,10 @@ async function overhead() {
       }));
     return {
       calls: N,
-      kernel_p50_us: pct(viaKernel, 0.5),
-      kernel_p99_us: pct(viaKernel, 0.99),
-      direct_sdk_p50_us: pct(direct, 0.5),
-      direct_sdk_p99_us: pct(direct, 0.99),
+      kernel_p50_us: pctUs(viaKernel, 50),
+      kernel_p99_us: pctUs(viaKernel, 99),
+      direct_sdk_p50_us: pctUs(direct, 50),
+      direct_sdk_p99_us: pctUs(direct, 99),
     };
   } finally {
     await k.stop();
@@ -57,13 +61,13 @@ async function overhead() {
 
 async function fairness() {
   const fake = await startFakeAnthropic({ delayMs: 20 });
-  const k = await startKernel({
+  const k = await startBenchKernel({
     args: ["--llm-concurrency", "1"],
     env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
   });
   try {
-    const a = await k.client();
-    const b = await k.client();
+    await using a = await AgentOSClient.connect({ socket: k.socket });
+    await using b = await AgentOSClient.connect({ socket: k.socket });
     const done: string[] = [];
     const flood = Array.from(
       { length: 50 },

@@ -8,6 +8,7 @@ import { DEFAULT_SOCKET, MAX_PAYLOAD } from "../kernel/protocol.ts";
 
 /** Thrown when the kernel cannot be reached or the connection breaks. */
 export class AgentOSConnectionError extends Error {
+  /** `message` says what went wrong and what to do; `options.cause` keeps the OS error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AgentOSConnectionError";
@@ -16,8 +17,11 @@ export class AgentOSConnectionError extends Error {
 
 /** A raw response: the op it answers, the caller's id, and the payload bytes. */
 export interface RawResponse {
+  /** The opcode answered (the request's). */
   op: number;
+  /** The caller's kernel-assigned identity id. */
   agentId: number;
+  /** The response payload: JSON text for JSON ops, the echoed bytes for NOOP. */
   payload: Uint8Array;
 }
 
@@ -37,7 +41,8 @@ export function defaultSocket(): string {
 
 /** One connection to a kernel. Requests may be issued concurrently; responses arrive in order. */
 export class Transport {
-  readonly #pending: Pending[] = [];
+  /** Requests waiting for their response, oldest at `#head` (answered slots are cleared). */
+  readonly #pending: (Pending | undefined)[] = [];
   #head = 0;
   #closed = false;
   #failure: Error | null = null;
@@ -142,7 +147,7 @@ export class Transport {
   #deliver(frame: Frame): void {
     const p = this.#pending[this.#head];
     if (!p) return; // unsolicited: ignore
-    this.#pending[this.#head++] = undefined as unknown as Pending;
+    this.#pending[this.#head++] = undefined;
     if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
       this.#pending.splice(0, this.#head);
       this.#head = 0;
@@ -156,7 +161,7 @@ export class Transport {
   }
 
   #rejectAll(err: Error): void {
-    while (this.#head < this.#pending.length) this.#pending[this.#head++].reject(err);
+    while (this.#head < this.#pending.length) this.#pending[this.#head++]?.reject(err);
     this.#pending.length = 0;
     this.#head = 0;
   }

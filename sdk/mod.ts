@@ -1,67 +1,145 @@
 /**
- * The AgentOS TypeScript SDK.
+ * The AgentOS TypeScript SDK: one {@link AgentOSClient} per connection to a kernel, with one
+ * typed method per syscall.
  *
  * ```ts
- * import { connect } from "agentos";
- * await using os = await connect();
- * const perms = await os.getPermissions();
+ * import { connect, isKernelError } from "agentos"; // "./sdk/mod.ts" outside an agent
+ *
+ * await using os = await connect(); // AGENTOS_SOCKET, else /tmp/agentos.sock
+ * const r = await os.readFile("notes.txt");
+ * if (isKernelError(r)) console.error(r.code, r.error);
+ * else console.log(r.content);
  * ```
  *
  * Transport failures throw {@link AgentOSConnectionError}; kernel-level errors come back as a
  * {@link KernelError} value (`success: false`), which {@link isKernelError} recognises.
- * Request and response types are derived from the kernel's syscall registry.
+ * Every request and response type is derived from the kernel's syscall registry
+ * ({@link RequestFor}, {@link ResponseFor}), never written twice. The module has no runtime
+ * dependencies (it only imports types from the kernel), so it loads inside any sandboxed agent.
  * @module
  */
-import { type ErrorCodeName, Op, type OpName } from "../kernel/protocol.ts";
+import { ErrorCode, type ErrorCodeName, Op, type OpName } from "../kernel/protocol.ts";
 import type { Syscalls } from "../syscalls/mod.ts";
 import type { JsonSyscall, RequestOf, ResponseOf } from "../syscalls/registry.ts";
 import { AgentOSConnectionError, defaultSocket, type RawResponse, Transport } from "./client.ts";
 
-export { AgentOSConnectionError, defaultSocket, Op };
+export { AgentOSConnectionError, defaultSocket, ErrorCode, Op };
 export type { ErrorCodeName, OpName, RawResponse };
 
-/** Names of the syscalls that take JSON. */
+/** Names of the syscalls that take JSON (every op but NOOP), e.g. `"READ"`. */
 export type JsonOpName = {
   [K in keyof Syscalls]: Syscalls[K] extends JsonSyscall ? K : never;
 }[keyof Syscalls];
-/** The request payload of syscall `K`. */
+
+/**
+ * The request payload of syscall `K`, as the kernel's zod schema accepts it.
+ *
+ * @example
+ * ```ts
+ * const req: RequestFor<"EXEC"> = { command: "ls", timeout: 5 };
+ * ```
+ */
 export type RequestFor<K extends JsonOpName> = RequestOf<Syscalls[K]>;
-/** The success response of syscall `K`. */
+
+/**
+ * The success response of syscall `K`, as its handler returns it.
+ *
+ * @example
+ * ```ts
+ * function show(r: ResponseFor<"EXEC">) {
+ *   console.log(r.exit_code, r.stdout);
+ * }
+ * ```
+ */
 export type ResponseFor<K extends JsonOpName> = ResponseOf<Syscalls[K]>;
 
-/** A kernel-level error response. */
+/**
+ * A kernel-level error response: `{success: false, error, code}` plus the op's usual fields
+ * with empty values.
+ */
 export interface KernelError {
+  /** Always `false` for an error. */
   success: false;
+  /** A sentence a person can act on; permission errors start with "Permission denied". */
   error: string;
+  /** The error's code, e.g. `"NOT_FOUND"` or `"PERMISSION_DENIED"`. */
   code: ErrorCodeName;
+  /** The op's usual response fields, with empty values. */
   [field: string]: unknown;
 }
 
-/** A syscall's result: its response, or a kernel error. */
+/** A syscall's result: its response `T`, or a {@link KernelError}. */
 export type Result<T> = T | KernelError;
 
-/** True if `r` is a kernel error response. */
+/**
+ * True if `r` is a kernel error response; narrows a {@link Result} to {@link KernelError}.
+ *
+ * @example
+ * ```ts
+ * const r = await os.exec("make test");
+ * if (isKernelError(r)) throw new Error(`${r.code}: ${r.error}`);
+ * console.log(r.stdout); // r is ResponseFor<"EXEC"> here
+ * ```
+ */
 export function isKernelError(r: unknown): r is KernelError {
   return typeof r === "object" && r !== null && !Array.isArray(r) &&
     (r as { success?: unknown }).success === false &&
     typeof (r as { code?: unknown }).code === "string";
 }
 
-/** Who a message goes to: an identity's id, or its name. */
-export type MessageTarget = { to: number; toName?: never } | { toName: string; to?: never };
+/** Who a message goes to: an identity's id (`{ to: 7 }`), or its name (`{ toName: "worker" }`). */
+export type MessageTarget =
+  | { to: NonNullable<RequestFor<"SEND">["to"]>; toName?: never }
+  | { toName: NonNullable<RequestFor<"SEND">["to_name"]>; to?: never };
 
-/** Options of {@link AgentOSClient.recvMessages}. */
+/** Options of {@link AgentOSClient.recvMessages} (RECV's fields, in camelCase). */
 export interface RecvOptions {
   /** Most messages to return (1–10,000; default 100). */
-  max?: number;
+  max?: RequestFor<"RECV">["max"];
   /** Block until a message arrives or the timeout passes. */
-  wait?: boolean;
+  wait?: RequestFor<"RECV">["wait"];
   /** How long a blocking receive waits, in ms (default 30,000; at most 600,000). */
-  timeoutMs?: number;
+  timeoutMs?: RequestFor<"RECV">["timeout_ms"];
+}
+
+/** Options of {@link AgentOSClient.messages}: {@link RecvOptions} without `wait` (always on). */
+export type MessagesOptions = Omit<RecvOptions, "wait">;
+
+/** Options of {@link AgentOSClient.broadcast}. */
+export interface BroadcastOptions {
+  /** Also deliver to this caller (default false). */
+  includeSelf?: RequestFor<"BROADCAST">["include_self"];
 }
 
 /** One received message: sender id and name, the message, its age and its mailbox seq. */
 export type MessageEnvelope = ResponseFor<"RECV">["messages"][number];
+
+/** Options of {@link AgentOSClient.readFile}: READ's fields but `path`. */
+export type ReadOptions = Omit<RequestFor<"READ">, "path">;
+
+/**
+ * Options of {@link AgentOSClient.writeFile}: WRITE's `mode` and `mkdirs` (the content's
+ * `encoding` follows from passing a string or bytes).
+ */
+export type WriteOptions = Pick<RequestFor<"WRITE">, "mode" | "mkdirs">;
+
+/** Options of {@link AgentOSClient.exec}: EXEC's fields but `command`. */
+export type ExecOptions = Omit<RequestFor<"EXEC">, "command">;
+
+/** Options of {@link AgentOSClient.http}: HTTP's fields but `url`. */
+export type HttpOptions = Omit<RequestFor<"HTTP">, "url">;
+
+/** Options of {@link AgentOSClient.think}: THINK's fields but `prompt`. */
+export type ThinkOptions = Omit<RequestFor<"THINK">, "prompt">;
+
+/**
+ * Options of {@link AgentOSClient.setPermissions}: SET_PERMS's fields, with `agentId` for
+ * `agent_id`.
+ */
+export type SetPermissionsOptions = Omit<RequestFor<"SET_PERMS">, "agent_id"> & {
+  /** The identity to change (default: this caller). */
+  agentId?: RequestFor<"SET_PERMS">["agent_id"];
+};
 
 /** Options for {@link connect}. */
 export interface ConnectOptions {
@@ -72,7 +150,17 @@ export interface ConnectOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A client of one kernel over one connection. Safe to use from concurrent tasks. */
+/**
+ * A client of one kernel over one connection. Safe to use from concurrent tasks: requests are
+ * pipelined and each call resolves with its own response.
+ *
+ * @example
+ * ```ts
+ * await using os = await AgentOSClient.connect({ socket: "/tmp/agentos.sock" });
+ * const status = await os.status();
+ * if (!isKernelError(status)) console.log(status.version, status.uptime_ms);
+ * ```
+ */
 export class AgentOSClient {
   private constructor(private readonly transport: Transport) {}
 
@@ -89,6 +177,12 @@ export class AgentOSClient {
   /**
    * Send any op with any payload and return the raw response. Objects are sent as JSON,
    * strings as UTF-8, bytes as they are.
+   *
+   * @example
+   * ```ts
+   * const r = await os.call("KERNEL_STATUS", {});
+   * console.log(new TextDecoder().decode(r.payload));
+   * ```
    */
   async call(
     op: number | OpName,
@@ -104,7 +198,15 @@ export class AgentOSClient {
     return await this.transport.request(code, bytes);
   }
 
-  /** Call JSON syscall `name` with a typed request and return its typed result. */
+  /**
+   * Call JSON syscall `name` with a typed request and return its typed result. Every typed
+   * method below is a thin wrapper around this.
+   *
+   * @example
+   * ```ts
+   * const r = await os.request("READ", { path: "notes.txt", encoding: "utf8" });
+   * ```
+   */
   async request<K extends JsonOpName>(
     name: K,
     input: RequestFor<K>,
@@ -113,8 +215,9 @@ export class AgentOSClient {
     return JSON.parse(decoder.decode(r.payload)) as Result<ResponseFor<K>>;
   }
 
-  /** NOOP: the kernel echoes `data`; a string comes back as a string, bytes as bytes. */
+  /** NOOP: the kernel echoes `data`; a string comes back as a string. */
   async echo(data: string): Promise<string>;
+  /** NOOP: the kernel echoes `data`; bytes come back as bytes. */
   async echo(data: Uint8Array): Promise<Uint8Array>;
   async echo(data: string | Uint8Array): Promise<string | Uint8Array> {
     const r = await this.call(Op.NOOP, data);
@@ -127,11 +230,11 @@ export class AgentOSClient {
   }
 
   /** SHUTDOWN: stop the kernel cleanly (unrestricted callers only). */
-  shutdown(reason?: string): Promise<Result<ResponseFor<"SHUTDOWN">>> {
+  shutdown(reason?: RequestFor<"SHUTDOWN">["reason"]): Promise<Result<ResponseFor<"SHUTDOWN">>> {
     return this.request("SHUTDOWN", reason ? { reason } : {});
   }
 
-  /** EXIT: the kernel acknowledges and closes this connection. */
+  /** EXIT: the kernel acknowledges and closes this connection; this client is closed too. */
   async exit(): Promise<Result<ResponseFor<"EXIT">>> {
     const r = await this.request("EXIT", {});
     this.transport.close();
@@ -148,13 +251,12 @@ export class AgentOSClient {
    * @param options `cwd` (default: the caller's workspace), `timeout` in seconds (default 30,
    *   capped by `max_exec_time_ms`), extra `env` variables, `stdin` text
    * @example
+   * ```ts
    * const r = await os.exec("echo hi", { timeout: 5 });
    * if (!isKernelError(r)) console.log(r.stdout);
+   * ```
    */
-  exec(
-    command: string,
-    options: Omit<RequestFor<"EXEC">, "command"> = {},
-  ): Promise<Result<ResponseFor<"EXEC">>> {
+  exec(command: string, options: ExecOptions = {}): Promise<Result<ResponseFor<"EXEC">>> {
     return this.request("EXEC", { ...options, command });
   }
 
@@ -167,13 +269,12 @@ export class AgentOSClient {
    * @param options `method` (default GET), `headers`, `body` (with `body_encoding`), `timeout`
    *   in seconds (default 30; expiry answers code `TIMEOUT`)
    * @example
+   * ```ts
    * const r = await os.http("https://api.example.com/data");
    * if (!isKernelError(r)) console.log(r.status_code, r.body);
+   * ```
    */
-  http(
-    url: string,
-    options: Omit<RequestFor<"HTTP">, "url"> = {},
-  ): Promise<Result<ResponseFor<"HTTP">>> {
+  http(url: string, options: HttpOptions = {}): Promise<Result<ResponseFor<"HTTP">>> {
     return this.request("HTTP", { ...options, url });
   }
 
@@ -181,25 +282,35 @@ export class AgentOSClient {
    * READ: read a file, or one page of it. Relative paths are relative to the caller's workspace.
    * A file larger than one response (about 900 KiB of content) comes back in pages:
    * `truncated` is true and the next page starts at `offset + length`. Use
-   * `encoding: "base64"` for binary files. See {@link readAll} for the whole file.
+   * `encoding: "base64"` for binary files. See {@link AgentOSClient.readAll} for the whole file.
+   *
+   * @example
+   * ```ts
+   * const r = await os.readFile("notes.txt");
+   * if (!isKernelError(r)) console.log(r.content, r.size);
+   * ```
    */
-  readFile(
-    path: string,
-    options: { offset?: number; length?: number; encoding?: "utf8" | "base64" } = {},
-  ): Promise<Result<ResponseFor<"READ">>> {
-    return this.request("READ", { path, ...options });
+  readFile(path: string, options: ReadOptions = {}): Promise<Result<ResponseFor<"READ">>> {
+    return this.request("READ", { ...options, path });
   }
 
   /**
    * READ a whole file of any size as bytes, page by page. Returns the kernel's error if a page
-   * fails (and stops at `maxBytes`, default 256 MiB, with a `QUOTA_EXCEEDED`-style error).
+   * fails, and a `QUOTA_EXCEEDED` error once the file is larger than `maxBytes` (default
+   * 256 MiB).
+   *
+   * @example
+   * ```ts
+   * const bytes = await os.readAll("image.png");
+   * if (!isKernelError(bytes)) console.log(bytes.length);
+   * ```
    */
   async readAll(path: string, maxBytes = 256 * 1024 * 1024): Promise<Result<Uint8Array>> {
     const parts: Uint8Array[] = [];
     let offset = 0;
     for (;;) {
       const r = await this.readFile(path, { offset, encoding: "base64" });
-      if (r.success === false) return r;
+      if (isKernelError(r)) return r;
       const bytes = base64ToBytes(r.content);
       parts.push(bytes);
       offset += r.length;
@@ -226,26 +337,40 @@ export class AgentOSClient {
    * `mode`: `"write"` (default) replaces the file atomically and keeps its mode bits;
    * `"create"` fails if the file exists; `"append"` appends. `mkdirs` creates missing parent
    * directories.
+   *
+   * @example
+   * ```ts
+   * const r = await os.writeFile("out/report.txt", "done\n", { mkdirs: true });
+   * if (!isKernelError(r)) console.log(r.bytes_written, r.path);
+   * ```
    */
   writeFile(
     path: string,
     content: string | Uint8Array,
-    options: { mode?: "write" | "append" | "create"; mkdirs?: boolean } = {},
+    options: WriteOptions = {},
   ): Promise<Result<ResponseFor<"WRITE">>> {
     return this.request("WRITE", {
+      ...options,
       path,
       ...(typeof content === "string"
         ? { content }
         : { content: bytesToBase64(content), encoding: "base64" as const }),
-      ...options,
     });
   }
 
   /**
    * GET_PERMS: the caller's permission record, or (`agentId`) a descendant's — any identity's
    * for an unrestricted caller.
+   *
+   * @example
+   * ```ts
+   * const r = await os.getPermissions();
+   * if (!isKernelError(r)) console.log(r.permissions.level, r.permissions.can_exec);
+   * ```
    */
-  getPermissions(agentId?: number): Promise<Result<ResponseFor<"GET_PERMS">>> {
+  getPermissions(
+    agentId?: RequestFor<"GET_PERMS">["agent_id"],
+  ): Promise<Result<ResponseFor<"GET_PERMS">>> {
     return this.request("GET_PERMS", agentId === undefined ? {} : { agent_id: agentId });
   }
 
@@ -255,18 +380,15 @@ export class AgentOSClient {
    * `level` resets to that level's defaults; `permissions` changes single fields. For a
    * running agent the response's `enforcement` says the Deno flags of its process stay as
    * they were until it restarts.
+   *
+   * @example
+   * ```ts
+   * await os.setPermissions({ agentId: 7, permissions: { can_http: false } });
+   * ```
    */
-  setPermissions(options: {
-    agentId?: number;
-    level?: RequestFor<"SET_PERMS">["level"];
-    permissions?: RequestFor<"SET_PERMS">["permissions"];
-  }): Promise<Result<ResponseFor<"SET_PERMS">>> {
-    const { agentId, level, permissions } = options;
-    return this.request("SET_PERMS", {
-      ...(agentId === undefined ? {} : { agent_id: agentId }),
-      ...(level === undefined ? {} : { level }),
-      ...(permissions === undefined ? {} : { permissions }),
-    });
+  setPermissions(options: SetPermissionsOptions): Promise<Result<ResponseFor<"SET_PERMS">>> {
+    const { agentId, ...rest } = options;
+    return this.request("SET_PERMS", agentId === undefined ? rest : { ...rest, agent_id: agentId });
   }
 
   // methods: issue 4 (agents)
@@ -276,20 +398,39 @@ export class AgentOSClient {
    * imports this SDK as `"agentos"`. Without `level`, `sandboxed` (default true) picks
    * `sandboxed`, false picks `standard`. Needs `can_spawn`; a level above yours is refused.
    *
+   * @example
    * ```ts
    * const r = await os.spawn({ name: "worker", script: "console.log('hi')" });
+   * if (!isKernelError(r)) console.log(r.id, r.pid, r.level);
    * ```
    */
   spawn(options: RequestFor<"SPAWN">): Promise<Result<ResponseFor<"SPAWN">>> {
     return this.request("SPAWN", options);
   }
 
-  /** KILL: stop an agent (and its descendants) by `{name}` or `{id}`. */
+  /**
+   * KILL: stop an agent (and its descendants) by `{name}` or `{id}`: SIGTERM, a grace period,
+   * then SIGKILL.
+   *
+   * @example
+   * ```ts
+   * await os.kill({ name: "worker" });
+   * ```
+   */
   kill(target: RequestFor<"KILL">): Promise<Result<ResponseFor<"KILL">>> {
     return this.request("KILL", target);
   }
 
-  /** LIST: every agent with its state, pid, uptime, level, parent, exit code and restarts. */
+  /**
+   * LIST: every agent, live and recently finished, with its state, pid, uptime, level,
+   * parent, exit code and reason, and restarts. The success response is an array.
+   *
+   * @example
+   * ```ts
+   * const agents = await os.listAgents();
+   * if (!isKernelError(agents)) for (const a of agents) console.log(a.name, a.state);
+   * ```
+   */
   listAgents(): Promise<Result<ResponseFor<"LIST">>> {
     return this.request("LIST", {});
   }
@@ -298,10 +439,16 @@ export class AgentOSClient {
 
   /**
    * REGISTER: take the unique name `name` (1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter
-   * or digit, not purely numeric), so that others can reach this connection with `sendMessage(m, { toName: name })`. The name
-   * is released when this connection closes. A spawned agent already holds its spawn name.
+   * or digit, not purely numeric), so that others can reach this connection with
+   * `sendMessage(m, { toName: name })`. The name is released when this connection closes. A
+   * spawned agent already holds its spawn name.
+   *
+   * @example
+   * ```ts
+   * await os.registerName("inbox");
+   * ```
    */
-  registerName(name: string): Promise<Result<ResponseFor<"REGISTER">>> {
+  registerName(name: RequestFor<"REGISTER">["name"]): Promise<Result<ResponseFor<"REGISTER">>> {
     return this.request("REGISTER", { name });
   }
 
@@ -310,15 +457,18 @@ export class AgentOSClient {
    * (`{ toName: "worker" }`). Answers `{ delivered_to, seq }`; a full mailbox answers
    * `QUOTA_EXCEEDED` (nothing is dropped: retry later), an unknown target `NOT_FOUND`.
    *
+   * @example
    * ```ts
    * await os.sendMessage({ task: "go" }, { toName: "worker" });
    * ```
    */
-  sendMessage(message: unknown, target: MessageTarget): Promise<Result<ResponseFor<"SEND">>> {
-    const t = target as { to?: number; toName?: string };
+  sendMessage(
+    message: RequestFor<"SEND">["message"],
+    target: MessageTarget,
+  ): Promise<Result<ResponseFor<"SEND">>> {
     return this.request(
       "SEND",
-      t.to !== undefined ? { to: t.to, message } : { to_name: t.toName, message },
+      target.to !== undefined ? { to: target.to, message } : { to_name: target.toName, message },
     );
   }
 
@@ -330,6 +480,12 @@ export class AgentOSClient {
    *
    * While a blocking RECV waits, later requests on this same connection wait behind it
    * (responses come in request order); other connections are never held.
+   *
+   * @example
+   * ```ts
+   * const r = await os.recvMessages({ wait: true, timeoutMs: 5_000 });
+   * if (!isKernelError(r)) for (const m of r.messages) console.log(m.from_name, m.message);
+   * ```
    */
   recvMessages(options: RecvOptions = {}): Promise<Result<ResponseFor<"RECV">>> {
     const input: RequestFor<"RECV"> = {};
@@ -345,10 +501,16 @@ export class AgentOSClient {
    * BROADCAST: queue `message` for every live identity that has a name (spawned agents
    * included), and for this caller too with `includeSelf`. Full mailboxes are skipped and
    * listed in `skipped`; `delivered_count` counts the rest.
+   *
+   * @example
+   * ```ts
+   * const r = await os.broadcast({ event: "shutdown" });
+   * if (!isKernelError(r)) console.log(r.delivered_count);
+   * ```
    */
   broadcast(
-    message: unknown,
-    options: { includeSelf?: boolean } = {},
+    message: RequestFor<"BROADCAST">["message"],
+    options: BroadcastOptions = {},
   ): Promise<Result<ResponseFor<"BROADCAST">>> {
     return this.request(
       "BROADCAST",
@@ -357,17 +519,17 @@ export class AgentOSClient {
   }
 
   /**
-   * Every message sent to this caller, as they arrive, through repeated blocking RECVs:
+   * Every message sent to this caller, as they arrive, through repeated blocking RECVs.
+   * Ends when this client is closed; throws if the connection is lost or RECV fails. Each
+   * blocking RECV waits up to `timeoutMs` (default 30 s) before the next one is sent.
    *
+   * @example
    * ```ts
    * for await (const m of os.messages()) console.log(m.from_name, m.message);
    * ```
-   *
-   * Ends when this client is closed; throws if the connection is lost or RECV fails. Each
-   * blocking RECV waits up to `timeoutMs` (default 30 s) before the next one is sent.
    */
   async *messages(
-    options: { max?: number; timeoutMs?: number } = {},
+    options: MessagesOptions = {},
   ): AsyncGenerator<MessageEnvelope, void, undefined> {
     for (;;) {
       if (this.transport.closed) return;
@@ -388,25 +550,23 @@ export class AgentOSClient {
    * THINK: ask the kernel's Claude model. The kernel holds the API key, applies this caller's
    * quotas and queues the call fairly among all callers.
    *
-   * ```ts
-   * const r = await os.think("What is 2+2?", { thinking_level: "low" });
-   * if (!isKernelError(r)) console.log(r.content, r.tokens);
-   * ```
    * @param prompt the user message
    * @param options `image` ({data: base64, mime_type}), `system_instruction`,
    *   `thinking_level` ("low" | "medium" | "high"), `temperature`, `model`, `max_tokens`
    * @returns `{success, content, tokens, error, model, stop_reason, usage}` or a kernel error
    *   (`QUOTA_EXCEEDED`, `TIMEOUT` after waiting too long in the queue, `ERROR` for API
    *   failures and a missing key, `INVALID_MSG` for a bad payload)
+   * @example
+   * ```ts
+   * const r = await os.think("What is 2+2?", { thinking_level: "low" });
+   * if (!isKernelError(r)) console.log(r.content, r.tokens);
+   * ```
    */
-  think(
-    prompt: string,
-    options: Omit<RequestFor<"THINK">, "prompt"> = {},
-  ): Promise<Result<ResponseFor<"THINK">>> {
+  think(prompt: string, options: ThinkOptions = {}): Promise<Result<ResponseFor<"THINK">>> {
     return this.request("THINK", { ...options, prompt });
   }
 
-  /** Close the connection. */
+  /** Close the connection; requests still waiting fail with {@link AgentOSConnectionError}. */
   close(): void {
     this.transport.close();
   }
@@ -423,7 +583,17 @@ export class AgentOSClient {
   }
 }
 
-function bytesToBase64(bytes: Uint8Array): string {
+/**
+ * Encode bytes as standard base64, e.g. for THINK's `image.data` or an HTTP `body` with
+ * `body_encoding: "base64"`.
+ *
+ * @example
+ * ```ts
+ * const data = bytesToBase64(await Deno.readFile("chart.png"));
+ * await os.think("What does this chart show?", { image: { data, mime_type: "image/png" } });
+ * ```
+ */
+export function bytesToBase64(bytes: Uint8Array): string {
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -431,14 +601,27 @@ function bytesToBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-function base64ToBytes(text: string): Uint8Array {
+/**
+ * Decode standard base64, e.g. a READ page with `encoding: "base64"`; throws a DOMException
+ * on invalid input.
+ */
+export function base64ToBytes(text: string): Uint8Array {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
 
-/** Connect to a kernel: `AGENTOS_SOCKET`, else `/tmp/agentos.sock`, unless `options.socket`. */
+/**
+ * Connect to a kernel: `options.socket`, else `AGENTOS_SOCKET`, else `/tmp/agentos.sock`.
+ * Throws {@link AgentOSConnectionError} (saying how to start one) when no kernel answers.
+ *
+ * @example
+ * ```ts
+ * await using os = await connect();
+ * console.log(await os.echo("ping"));
+ * ```
+ */
 export function connect(options: ConnectOptions = {}): Promise<AgentOSClient> {
   return AgentOSClient.connect(options);
 }

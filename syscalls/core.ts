@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { Op } from "../kernel/protocol.ts";
 import { permissionDenied } from "../kernel/errors.ts";
+import type { Level } from "../sandbox/permissions.ts";
 import { defineRawSyscall, defineSyscall } from "./registry.ts";
 
 /** NOOP (0x00): echoes its payload bytes unchanged. */
@@ -15,6 +16,15 @@ export const noop = defineRawSyscall({
   handler: (payload) => payload,
 });
 
+/** Response of EXIT. */
+export interface ExitResponse {
+  success: true;
+  /** The caller's id. */
+  agent_id: number;
+  /** Always true: the kernel closes the connection after this response. */
+  closing: true;
+}
+
 /** EXIT (0xFF): acknowledges, then the kernel closes this connection. */
 export const exit = defineSyscall({
   op: Op.EXIT,
@@ -24,21 +34,34 @@ export const exit = defineSyscall({
   right: null,
   emptyResponse: {},
   closeAfter: true,
-  handler: (_input, ctx) => ({ success: true as const, agent_id: ctx.identity.id, closing: true }),
+  handler: (_input, ctx): ExitResponse => ({
+    success: true,
+    agent_id: ctx.identity.id,
+    closing: true,
+  }),
 });
 
 /** Response of KERNEL_STATUS. */
 export interface KernelStatus {
   success: true;
+  /** The kernel's version, e.g. `"0.1.0"`. */
   version: string;
+  /** The kernel's process id. */
   pid: number;
+  /** Milliseconds since the kernel started. */
   uptime_ms: number;
+  /** The main socket's path. */
   socket: string;
+  /** The state directory. */
   state_dir: string;
+  /** Open connections, this one included. */
   connections: number;
+  /** Live identities (connections and agents). */
   identities: number;
+  /** The caller's id. */
   agent_id: number;
-  level: string;
+  /** The caller's permission level. */
+  level: Level;
 }
 
 /** KERNEL_STATUS (0xF0): version, uptime, socket and connection count. */
@@ -66,6 +89,13 @@ export const kernelStatus = defineSyscall({
   },
 });
 
+/** Response of SHUTDOWN. */
+export interface ShutdownResponse {
+  success: true;
+  /** Always true: the kernel starts its clean shutdown right after this response. */
+  stopping: true;
+}
+
 /** SHUTDOWN (0xF1): clean remote shutdown; unrestricted callers only. */
 export const shutdown = defineSyscall({
   op: Op.SHUTDOWN,
@@ -74,7 +104,7 @@ export const shutdown = defineSyscall({
   schema: z.object({ reason: z.string().max(200).optional() }).strict(),
   right: null,
   emptyResponse: {},
-  handler: (input, ctx) => {
+  handler: (input, ctx): ShutdownResponse => {
     if (ctx.identity.permissions.level !== "unrestricted") {
       throw permissionDenied("only an unrestricted caller may stop the kernel");
     }
@@ -83,6 +113,6 @@ export const shutdown = defineSyscall({
       () => void ctx.kernel.shutdown(input.reason ?? `SHUTDOWN from identity ${ctx.identity.id}`),
       20,
     );
-    return { success: true as const, stopping: true };
+    return { success: true, stopping: true };
   },
 });

@@ -238,7 +238,11 @@ function recvNow(ctx: SyscallContext, max: number): RecvResponse {
   };
 }
 
-async function recvWait(ctx: SyscallContext, max: number, timeoutMs: number) {
+async function recvWait(
+  ctx: SyscallContext,
+  max: number,
+  timeoutMs: number,
+): Promise<RecvResponse> {
   const { kernel, identity, signal } = ctx;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -47,7 +47,10 @@ export const syscalls = {
   THINK: think,
 } as const;
 
-/** The registry's type: op name to declaration. */
+/**
+ * The registry's type: op name to declaration.
+ * @internal The SDK derives `RequestFor` / `ResponseFor` from it.
+ */
 export type Syscalls = typeof syscalls;
 
 /** All syscalls as a list, for the dispatch table. */

@@ -23,7 +23,10 @@ export interface SyscallContext {
   readonly signal: AbortSignal;
 }
 
-/** A syscall whose payload is JSON validated by `schema`. */
+/**
+ * A syscall whose payload is JSON validated by `schema`.
+ * @internal Kernel side; SDK users see its types through `RequestFor` / `ResponseFor`.
+ */
 export interface JsonSyscall<S extends z.ZodType = z.ZodType, R = unknown> {
   readonly kind: "json";
   readonly op: number;
@@ -77,7 +80,13 @@ export function buildDispatchTable(syscalls: readonly Syscall[]): (Syscall | und
   return table;
 }
 
-/** Request type of a JSON syscall (what a client sends). */
+/**
+ * Request type of a JSON syscall (what a client sends).
+ * @internal The SDK exposes it as `RequestFor<"OP">`.
+ */
 export type RequestOf<T> = T extends JsonSyscall<infer S, unknown> ? z.input<S> : never;
-/** Response type of a JSON syscall (what a client gets on success). */
+/**
+ * Response type of a JSON syscall (what a client gets on success).
+ * @internal The SDK exposes it as `ResponseFor<"OP">`.
+ */
 export type ResponseOf<T> = T extends JsonSyscall<z.ZodType, infer R> ? R : never;

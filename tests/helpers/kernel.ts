@@ -2,11 +2,11 @@
  * Test helper: start a real kernel process on a private socket and state directory.
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { AgentOSClient } from "../../sdk/mod.ts";
-import { probeSocket } from "../../kernel/probe.ts";
+import { kernelArgs, MAIN, waitForKernel } from "../../scripts/bench_util.ts";
 
-const ROOT = resolve(import.meta.dirname!, "..", "..");
+export { MAIN };
 
 /** A kernel started for a test. */
 export interface TestKernel {
@@ -39,26 +39,13 @@ export interface StartOptions {
   dir?: string;
 }
 
-/** Path of the repository's main.ts. */
-export const MAIN = join(ROOT, "main.ts");
-
 /** Start a kernel and wait until it answers on its socket. */
 export async function startKernel(options: StartOptions = {}): Promise<TestKernel> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "aos" });
   const socket = join(dir, "k.sock");
   const stateDir = join(dir, "state");
   const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "kernel",
-      "--socket",
-      socket,
-      "--state-dir",
-      stateDir,
-      ...(options.args ?? []),
-    ],
+    args: kernelArgs(socket, stateDir, options.args),
     env: { ...options.env },
     stdin: "null",
     stdout: "piped",
@@ -77,15 +64,11 @@ export async function startKernel(options: StartOptions = {}): Promise<TestKerne
     exited = true;
     return s;
   });
-  const deadline = Date.now() + 30_000;
-  while (!(await probeSocket(socket, 500))) {
-    if (exited || Date.now() > deadline) {
-      if (!exited) process.kill("SIGKILL");
-      await status;
-      await pumps;
-      throw new Error(`kernel did not start:\n${logText}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  if (!(await waitForKernel(socket, { exited: () => exited }))) {
+    if (!exited) process.kill("SIGKILL");
+    await status;
+    await pumps;
+    throw new Error(`kernel did not start:\n${logText}`);
   }
   const cleanup = async () => {
     for (const c of clients) c.close();
