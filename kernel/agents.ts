@@ -7,11 +7,13 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { denoArgs, everythingBut, HIDDEN_ROOTS, isInside } from "../sandbox/flags.ts";
 import { agentBwrapArgs, type AgentMounts } from "../sandbox/agent_bwrap.ts";
+import { checkPath } from "../sandbox/paths.ts";
 import { type Level, levelRank, type Permissions } from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import type { Kernel } from "./kernel.ts";
 import { AgentLog } from "./agent_log.ts";
+import { nameProblem } from "./names.ts";
 import {
   type AgentDeno,
   type HostFacilities,
@@ -22,6 +24,7 @@ import {
   type SdkRuntime,
   treeCpuMs,
   treeRss,
+  verifySdk,
 } from "./agent_runtime.ts";
 
 /** Lifecycle states of an agent. */
@@ -153,7 +156,7 @@ export class AgentSupervisor {
     const k = this.kernel;
     this.#deno = resolveAgentDeno(k.config.agentDeno);
     this.#host = await probeHost();
-    this.#sdk = await prepareSdk(join(k.layout.root, "sdk"));
+    this.#sdk = await prepareSdk(k.layout.sdkDir);
     if (this.#deno.path) {
       k.log.info("agent runtime", { deno: this.#deno.path, from: this.#deno.source });
     } else {
@@ -177,16 +180,24 @@ export class AgentSupervisor {
     }
   }
 
-  /** LIST: every agent, live ones first, then finished ones (most recent last). */
-  list(): AgentInfo[] {
+  /**
+   * LIST. An unrestricted caller (or the kernel itself, with no caller) sees every agent; any
+   * other caller sees only itself and the agents it spawned, directly or through its
+   * descendants — never other trees' agents, their names, pids or exit reasons.
+   */
+  list(caller?: Identity): AgentInfo[] {
     const now = Date.now();
-    return [...this.#agents.values()].map((a) => ({
+    const all = caller === undefined || caller.permissions.level === "unrestricted";
+    return [...this.#agents.values()].filter((a) =>
+      all || a.id === caller.id || this.#isAncestor(caller.id, a)
+    ).map((a) => ({
       id: a.id,
       name: a.name,
       pid: a.pid,
       state: a.state,
       uptime_ms: a.pid !== null && !TERMINAL.has(a.state) ? now - a.startedAt : 0,
-      level: a.spec.level,
+      // The record in force (SET_PERMS may have lowered it since the spawn).
+      level: a.identity.permissions.level,
       parent_id: a.parentId,
       exit_code: a.exitCode,
       exit_reason: a.exitReason,
@@ -219,12 +230,16 @@ export class AgentSupervisor {
     }
     this.#checkRights(spec, caller);
     this.#checkLimits(spec);
+    await this.#ensureSdk();
     const scriptPath = await this.#resolveScript(spec.script, caller);
 
     const name = spec.name ?? this.#generateName();
+    const problem = nameProblem(name);
+    if (problem !== null) throw new SyscallError("INVALID_MSG", `SPAWN: field "name": ${problem}`);
     if (k.identities.byName(name)) {
       throw new SyscallError("ERROR", `name "${name}" is taken by a live agent or client`);
     }
+    this.#checkWorkspaceFree(name);
     const network = spec.network ?? (spec.level === "standard" ? ["*"] : undefined);
     const identity = k.identities.create({
       kind: "agent",
@@ -450,11 +465,24 @@ export class AgentSupervisor {
       }
       return null; // no such file: inline source
     }
+    // The one path checker (sandbox/paths.ts): blocked paths, other identities' workspaces and
+    // the caller's read roots, with symlinks resolved. A caller cannot SPAWN what it cannot READ.
+    try {
+      await checkPath(caller, real, "read", { workspacesDir: this.kernel.layout.workspacesDir });
+    } catch (err) {
+      if (err instanceof SyscallError && err.code === "PERMISSION_DENIED") {
+        throw permissionDenied(
+          `cannot spawn ${abs}: you may not read it (${
+            err.message.replace(/^Permission denied: /, "")
+          })`,
+        );
+      }
+      throw err;
+    }
+    // Nothing else in the kernel's state directory is a script for anyone but unrestricted.
     const inState = isInside(real, this.kernel.layout.root) && !isInside(real, caller.workspace);
-    if (
-      caller.permissions.level !== "unrestricted" && inState || !mayRead(caller.permissions, real)
-    ) {
-      throw permissionDenied(`cannot spawn ${abs}: you may not read it`);
+    if (caller.permissions.level !== "unrestricted" && inState) {
+      throw permissionDenied(`cannot spawn ${abs}: it is one of the kernel's own files`);
     }
     if (real.includes(",")) {
       throw new SyscallError("INVALID_MSG", `script path ${real} contains a comma; rename it`);
@@ -462,10 +490,45 @@ export class AgentSupervisor {
     return real;
   }
 
+  /**
+   * An agent's workspace is `workspaces/<name>`: refuse a name whose workspace belongs to
+   * someone else — a live identity (a client, or an agent that took another name with
+   * REGISTER), or any client (their workspaces are `client-<id>-<run>`, kept after they leave
+   * when not empty).
+   */
+  #checkWorkspaceFree(name: string): void {
+    if (name.startsWith("client-")) {
+      throw new SyscallError(
+        "INVALID_MSG",
+        `SPAWN: field "name": names starting with "client-" are reserved for clients' workspaces`,
+      );
+    }
+    const ws = join(this.kernel.layout.workspacesDir, name);
+    for (const identity of this.kernel.identities.all()) {
+      if (identity.workspace === ws) {
+        throw new SyscallError(
+          "ERROR",
+          `name "${name}": its workspace belongs to live identity ${identity.id}; pick another name`,
+        );
+      }
+    }
+  }
+
+  /** Restore any SDK file that changed since the kernel wrote it (and say so). */
+  async #ensureSdk(): Promise<void> {
+    const restored = await verifySdk(this.#sdk!);
+    if (restored.length) {
+      this.kernel.log.warn("the agents' SDK copy was modified; restored it", { files: restored });
+    }
+  }
+
   #generateName(): string {
     for (;;) {
       const name = `agent-${++this.#nameCounter}`;
-      if (!this.kernel.identities.byName(name)) return name;
+      if (this.kernel.identities.byName(name)) continue;
+      const ws = join(this.kernel.layout.workspacesDir, name);
+      if ([...this.kernel.identities.all()].some((i) => i.workspace === ws)) continue;
+      return name;
     }
   }
 
@@ -482,7 +545,9 @@ export class AgentSupervisor {
       importMap: sdk.importMap,
       bootstrap: sdk.bootstrap,
       script: agent.script,
-      extraDenied: sshAgentDir(),
+      // Blocked entries that are (or lie under) symlinks: Deno compares paths as written, so
+      // deny what they point to as well.
+      extraDenied: [...sshAgentDir(), ...resolvedBlocked(agent.identity.permissions)],
       outsideState: everythingBut(k.layout.root, (dir) => {
         try {
           return [...Deno.readDirSync(dir)].map((e) => e.name);
@@ -500,6 +565,8 @@ export class AgentSupervisor {
     const keep = [agent.identity.workspace, agent.runDir];
     const candidates = [
       ...p.filesystem.blocked,
+      // A mount would follow a symlinked blocked entry: mask its target instead.
+      ...resolvedBlocked(p),
       k.config.socket,
       k.layout.kernelDir,
       k.layout.logsDir,
@@ -525,7 +592,12 @@ export class AgentSupervisor {
       maskDirs,
       maskFiles: maskFiles.filter((f) => !masked(f)),
       keep,
-      keepReadOnly: [agent.script].filter((s) => masked(s) && !keep.some((o) => isInside(s, o))),
+      keepReadOnly: [
+        // The SDK is blocked (masked) like every kernel file, and bound back read-only: the
+        // agent loads it, and cannot change what other agents load.
+        this.#sdk!.dir,
+        ...[agent.script].filter((s) => masked(s) && !keep.some((o) => isInside(s, o))),
+      ],
       noNetwork: p.network.length === 0,
       confine: p.level !== "unrestricted",
     };
@@ -658,11 +730,17 @@ export class AgentSupervisor {
         return;
       }
       agent.restarts++;
-      try {
-        this.#launch(agent);
-      } catch (err) {
-        this.#finish(agent, "failed", null, `restart failed: ${(err as Error).message}`);
-      }
+      this.#ensureSdk().catch(() => {}).then(() => {
+        if (agent.stopRequested || this.#stopping) {
+          this.#finish(agent, "killed", code, agent.exitReason ?? "stopped");
+          return;
+        }
+        try {
+          this.#launch(agent);
+        } catch (err) {
+          this.#finish(agent, "failed", null, `restart failed: ${(err as Error).message}`);
+        }
+      });
     }, delay);
   }
 
@@ -728,9 +806,18 @@ function sshAgentDir(): string[] {
   return sock && isAbsolute(sock) && !sock.includes(",") ? [sock] : [];
 }
 
-/** True if `permissions` lets its holder read `path` (resolved), by grants and blocks. */
-export function mayRead(permissions: Permissions, path: string): boolean {
-  if (permissions.level === "unrestricted") return true;
-  if (permissions.filesystem.blocked.some((b) => isInside(path, b))) return false;
-  return permissions.filesystem.read.some((r) => isInside(path, r));
+/**
+ * The blocked entries of `permissions` that resolve (through symlinks) to another absolute
+ * path: their real paths. Entries that do not exist or are not links give nothing.
+ */
+function resolvedBlocked(permissions: Permissions): string[] {
+  const out: string[] = [];
+  for (const b of permissions.filesystem.blocked) {
+    if (!isAbsolute(b)) continue;
+    try {
+      const real = Deno.realPathSync(b);
+      if (real !== b && !real.includes(",")) out.push(real);
+    } catch { /* missing: nothing to resolve */ }
+  }
+  return out;
 }

@@ -135,6 +135,7 @@ export class Kernel {
       this.layout.kernelDir,
       this.layout.runDir,
       this.layout.logsDir,
+      this.layout.sdkDir,
       ...secrets,
       "/etc/shadow",
       "/etc/gshadow",

@@ -1,0 +1,244 @@
+/**
+ * Security audit of the agents capability: the shared path checker for SPAWN scripts, the
+ * shared name rule, workspaces that belong to someone else, timer limits, LIST scoping, the
+ * SDK copy's integrity, and SET_PERMS reaching a restarted agent's Deno flags.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startKernel } from "./helpers/kernel.ts";
+import { listAgents, readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
+import { isKernelError } from "../sdk/mod.ts";
+
+const opts = { sanitizeResources: false, sanitizeOps: false };
+const IDLE = "setInterval(() => {}, 1000);";
+/** Keep the real module cache when a test fakes HOME. */
+const DENO_DIR = Deno.env.get("DENO_DIR") ??
+  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+
+/** The first `RESULT {...}` line of agent `name`'s log, parsed. */
+async function result(stateDir: string, name: string): Promise<Record<string, unknown>> {
+  const log = await waitFor(
+    async () => {
+      const t = await readLog(stateDir, name);
+      return t.includes("RESULT ") ? t : "";
+    },
+    30_000,
+    `${name}'s result`,
+  );
+  return JSON.parse(log.split("RESULT ")[1].split("\n")[0]);
+}
+
+Deno.test({
+  name: "SPAWN checks a script path with the shared path checker (symlinked blocked paths too)",
+  ...opts,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosaud" }));
+    const home = join(dir, "home");
+    const keys = join(dir, "keys");
+    await Deno.mkdir(home);
+    await Deno.mkdir(keys);
+    // The user's ~/.ssh is a symlink to where the keys really live.
+    await Deno.symlink(keys, join(home, ".ssh"));
+    await Deno.writeTextFile(join(keys, "id_rsa"), "SECRET KEY");
+    await Deno.writeTextFile(join(keys, "evil.ts"), "console.log('EVIL RAN');");
+    const k = await startKernel({ dir, env: { HOME: home, DENO_DIR } });
+    try {
+      const c = await k.client();
+      await spawnOk(c, {
+        name: "prober",
+        level: "standard",
+        can_spawn: true,
+        args: [keys],
+        script: `import { connect } from "agentos";
+await using os = await connect();
+const keys = Deno.args[0];
+const spawn = await os.spawn({ name: "evil", level: "sandboxed", script: keys + "/evil.ts" });
+const read = await os.readFile(keys + "/id_rsa");
+let direct;
+try { direct = Deno.readTextFileSync(keys + "/id_rsa"); } catch (e) { direct = e.name; }
+console.log("RESULT " + JSON.stringify({ spawn, read, direct }));`,
+      });
+      const r = await result(k.stateDir, "prober") as Record<string, Record<string, string>>;
+      assert.equal(r.spawn.code, "PERMISSION_DENIED", JSON.stringify(r.spawn));
+      assert.match(r.spawn.error, /^Permission denied: cannot spawn .*blocked path/);
+      assert.equal(r.read.code, "PERMISSION_DENIED", "READ agrees with SPAWN");
+      assert.notEqual(r.direct, "SECRET KEY", "the Deno flags deny the symlink's target too");
+      assert.equal((await listAgents(c)).some((a) => a.name === "evil"), false);
+    } finally {
+      await k.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "SPAWN names: the REGISTER rule, no client workspaces; timeouts a timer can hold",
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      for (
+        const [payload, code, re] of [
+          [{ name: "123", script: IDLE }, "INVALID_MSG", /purely numeric/],
+          [{ name: "client-1-abc", script: IDLE }, "INVALID_MSG", /reserved for clients/],
+          [{ name: "a/b", script: IDLE }, "INVALID_MSG", /letters, digits/],
+          // Longer than a timer can hold: it would fire at once and kill the agent.
+          [{ script: IDLE, limits: { timeout_ms: 2_500_000_000 } }, "INVALID_MSG", /timeout_ms/],
+        ] as const
+      ) {
+        const body = JSON.parse(new TextDecoder().decode((await c.call("SPAWN", payload)).payload));
+        assert.equal(body.success, false, JSON.stringify(payload));
+        assert.equal(body.code, code, body.error);
+        assert.match(body.error, re);
+      }
+      // A timeout as long as a timer holds is accepted and does not fire at once.
+      const long = await spawnOk(c, {
+        name: "long",
+        script: IDLE,
+        limits: { timeout_ms: 2 ** 31 - 1 },
+      });
+      const rows = await listAgents(c);
+      assert.equal(rows.find((a) => a.id === long.id)?.state, "running");
+    } finally {
+      await k.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "LIST shows a non-unrestricted caller only itself and its descendants",
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      await spawnOk(c, { name: "stranger", script: IDLE });
+      await spawnOk(c, {
+        name: "lister",
+        level: "standard",
+        can_spawn: true,
+        script: `import { connect } from "agentos";
+await using os = await connect();
+const kid = await os.spawn({ name: "kid", script: \`import { connect } from "agentos";
+await using os = await connect();
+const l = await os.listAgents();
+console.log("RESULT " + JSON.stringify(l.map((a) => a.name).sort()));
+setInterval(() => {}, 1000);\` });
+const l = await os.listAgents();
+console.log("RESULT " + JSON.stringify({ kid: kid.success, names: l.map((a) => a.name).sort() }));
+setInterval(() => {}, 1000);`,
+      });
+      const mine = await result(k.stateDir, "lister");
+      assert.deepEqual(mine, { kid: true, names: ["kid", "lister"] });
+      assert.deepEqual(await result(k.stateDir, "kid"), ["kid"]);
+      const all = (await listAgents(c)).map((a) => a.name).sort();
+      assert.deepEqual(all, ["kid", "lister", "stranger"], "an unrestricted client sees all");
+    } finally {
+      await k.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "the agents' SDK copy: no agent can change it; the kernel restores a changed one",
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      const mod = join(k.stateDir, "sdk", "sdk", "mod.ts");
+      const original = await Deno.readTextFile(mod);
+      await spawnOk(c, {
+        name: "tamper",
+        level: "standard",
+        args: [mod],
+        script: `import { connect } from "agentos";
+await using os = await connect();
+const f = Deno.args[0];
+const write = await os.writeFile(f, "export const pwned = 1;");
+const append = await os.writeFile(f, "\\nexport const pwned = 1;", { mode: "append" });
+const exec = await os.exec("echo 'export const pwned = 1;' >> " + f + "; echo done");
+let direct;
+try { Deno.writeTextFileSync(f, "x", { append: true }); direct = "wrote"; } catch (e) { direct = e.name; }
+console.log("RESULT " + JSON.stringify({ write, append, exec, direct }));`,
+      });
+      const r = await result(k.stateDir, "tamper") as Record<string, Record<string, string>>;
+      assert.equal(r.write.code, "PERMISSION_DENIED", JSON.stringify(r.write));
+      assert.equal(r.append.code, "PERMISSION_DENIED", JSON.stringify(r.append));
+      assert.notEqual(r.direct, "wrote");
+      assert.equal(
+        await Deno.readTextFile(mod),
+        original,
+        `unchanged (exec: ${JSON.stringify(r.exec)})`,
+      );
+      // Someone with the kernel user's rights changes it: the next SPAWN restores it.
+      await Deno.chmod(mod, 0o644);
+      await Deno.writeTextFile(mod, "throw new Error('tampered SDK');");
+      const ok = await spawnOk(c, {
+        name: "after",
+        script: `import { connect } from "agentos";
+await using os = await connect();
+console.log("RESULT " + JSON.stringify(await os.echo("fine")));`,
+      });
+      assert.equal(await result(k.stateDir, "after"), "fine");
+      await waitState(c, ok.id, ["exited"]);
+      assert.equal(await Deno.readTextFile(mod), original);
+      assert.match(await k.logs(), /SDK copy was modified/);
+    } finally {
+      await k.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "SET_PERMS lowering a running agent reaches its Deno flags when it restarts",
+  ...opts,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosaud" }));
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    const k = await startKernel({ dir });
+    try {
+      const c = await k.client();
+      const a = await spawnOk(c, {
+        name: "lowered",
+        level: "standard",
+        restart_policy: "on-failure",
+        max_restarts: 1,
+        args: [outside],
+        script: `import { connect } from "agentos";
+const os = await connect();
+const f = Deno.args[0] + "/run-" + Date.now() + ".txt";
+let wrote;
+try { Deno.writeTextFileSync(f, "x"); wrote = true; } catch (e) { wrote = e.name; }
+let read;
+try { read = Deno.readTextFileSync("/etc/hostname").length > 0; } catch (e) { read = e.name; }
+console.log("RUN " + JSON.stringify({ wrote, read }));
+for (;;) {
+  const p = await os.getPermissions();
+  if (p.success && p.permissions.level !== "standard") break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+Deno.exit(1);`,
+      });
+      await waitFor(async () => (await readLog(k.stateDir, "lowered")).includes("RUN "));
+      const set = await c.setPermissions({ agentId: a.id, level: "sandboxed" });
+      assert.ok(!isKernelError(set), JSON.stringify(set));
+      assert.equal(set.enforcement, "kernel-checks-only until restart");
+      const row = await waitState(c, a.id, ["failed"]);
+      assert.equal(row.restarts, 1);
+      assert.equal(row.level, "sandboxed", "LIST shows the record in force");
+      const runs = (await readLog(k.stateDir, "lowered")).split("\n").filter((l) =>
+        l.startsWith("RUN ")
+      ).map((l) => JSON.parse(l.slice(4)));
+      assert.deepEqual(runs, [
+        { wrote: true, read: true },
+        { wrote: "NotCapable", read: "NotCapable" },
+      ]);
+    } finally {
+      await k.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
