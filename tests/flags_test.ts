@@ -268,3 +268,22 @@ Deno.test("deno facts: unix sockets need read+write+net=unix, deny inside allow 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("flags: a grant enclosing the state directory never widens beyond itself", () => {
+  const permissions = defaultPermissions("sandboxed", { workspace: paths.workspace, blocked });
+  // e.g. SET_PERMS gave write on /srv, which holds the state directory /srv/state.
+  permissions.filesystem.write = [paths.workspace, "/srv"];
+  permissions.filesystem.read = [paths.workspace, "/srv"];
+  const a = denoArgs({ permissions, paths });
+  for (const name of ["allow-write", "allow-read"]) {
+    const granted = value(a, name)!;
+    assert.ok(granted.includes("/srv/other"), `${name}: ${granted}`);
+    assert.ok(granted.includes(paths.workspace), `${name}: ${granted}`);
+    for (const g of granted) {
+      assert.ok(
+        isInside(g, "/srv") || [paths.runDir, paths.sdkDir, paths.script, paths.socket].includes(g),
+        `${name} grants ${g}, outside /srv`,
+      );
+    }
+  }
+});
