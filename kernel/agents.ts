@@ -4,9 +4,15 @@
  * policy, writes their logs, and makes sure none outlives the kernel (DESIGN sections 3–5).
  * @module
  */
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { denoArgs, everythingBut, HIDDEN_ROOTS, isInside } from "../sandbox/flags.ts";
-import { agentBwrapArgs, type AgentMounts } from "../sandbox/agent_bwrap.ts";
+import {
+  agentBwrapArgs,
+  type AgentMounts,
+  type AgentView,
+  SYSTEM_DIRS,
+} from "../sandbox/agent_bwrap.ts";
+import { ambientSecretPaths } from "../sandbox/bwrap.ts";
 import { checkPath } from "../sandbox/paths.ts";
 import { type Level, levelRank, type Permissions } from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
@@ -558,11 +564,48 @@ export class AgentSupervisor {
     };
   }
 
-  /** What the OS layer masks for `agent` (existing paths only). */
+  /**
+   * What the OS layer shows `agent` (see `sandbox/agent_bwrap.ts`): a view of the host no wider
+   * than its record — symlinks in its workspace then lead nowhere its level may not go — with
+   * blocked paths and the kernel's files masked (existing paths only).
+   */
   #mounts(agent: Agent): AgentMounts {
     const k = this.kernel;
     const p = agent.identity.permissions;
     const keep = [agent.identity.workspace, agent.runDir];
+    const root = k.layout.root;
+    // Roots outside the state directory (the workspace is bound anyway); "/" means everything.
+    const roots = (list: readonly string[]) =>
+      list.filter((r) => isAbsolute(r) && !isInside(r, root) && !HIDDEN_ROOTS.includes(r));
+    const everywhere = (list: readonly string[]) => roots(list).includes("/");
+    const view: AgentView = everywhere(p.filesystem.write)
+      ? "host-rw"
+      : everywhere(p.filesystem.read)
+      ? "host-ro"
+      : "system";
+    const existingDirs = (list: readonly string[]) =>
+      list.filter((d) => {
+        try {
+          return Deno.lstatSync(d).isDirectory;
+        } catch {
+          return false;
+        }
+      });
+    const systemDirs: string[] = [];
+    const systemLinks: { path: string; target: string }[] = [];
+    if (view === "system") {
+      for (const d of SYSTEM_DIRS) {
+        try {
+          const info = Deno.lstatSync(d);
+          if (info.isSymlink) systemLinks.push({ path: d, target: Deno.readLinkSync(d) });
+          else if (info.isDirectory) systemDirs.push(d);
+        } catch { /* not on this host */ }
+      }
+      // Extra read roots of the record (e.g. given by SET_PERMS), read-only.
+      systemDirs.push(...existingDirs(roots(p.filesystem.read)).filter((d) => d !== "/"));
+    }
+    // Extra write roots of the record, writable (in the read-only and system views).
+    const writable = view === "host-rw" ? [] : existingDirs(roots(p.filesystem.write));
     const candidates = [
       ...p.filesystem.blocked,
       // A mount would follow a symlinked blocked entry: mask its target instead.
@@ -573,33 +616,62 @@ export class AgentSupervisor {
       k.layout.runDir,
       k.layout.workspacesDir,
       ...sshAgentDir(),
+      // Daemon and session sockets (Docker, D-Bus, ssh-agent...): a symlink in the workspace
+      // would otherwise reach them past Deno's write deny on /run.
+      ...ambientSecretPaths(
+        {
+          SSH_AUTH_SOCK: Deno.env.get("SSH_AUTH_SOCK"),
+          XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR"),
+        },
+        Deno.uid(),
+      ),
     ].filter((x) => isAbsolute(x) && !HIDDEN_ROOTS.some((h) => isInside(x, h)));
+    const visible = view === "system"
+      ? (x: string) => [...systemDirs, ...writable].some((d) => isInside(x, d))
+      : () => true;
     const maskDirs: string[] = [];
     const maskFiles: string[] = [];
-    for (const path of [...new Set(candidates)]) {
+    // Mount points must be real paths: resolve the directories above each (e.g. /var/run ->
+    // /run), keeping the last component as it is.
+    const real = candidates.flatMap((path) => {
+      try {
+        return [join(Deno.realPathSync(dirname(path)), basename(path))];
+      } catch {
+        return []; // its directory does not exist: nothing to hide
+      }
+    });
+    for (const path of [...new Set(real)]) {
       if (keep.some((own) => isInside(own, path) ? false : isInside(path, own))) continue;
+      if (!visible(path)) continue; // not in the view at all
       let info: Deno.FileInfo;
       try {
         info = Deno.lstatSync(path);
       } catch {
         continue; // nothing there to hide
       }
-      if (info.isSymlink) continue; // a mount would follow it; Deno's deny covers the path
+      if (info.isSymlink) continue; // a mount would follow it; its target is masked instead
       (info.isDirectory ? maskDirs : maskFiles).push(path);
     }
     const masked = (x: string) => maskDirs.some((d) => isInside(x, d));
+    const own = (x: string) => keep.some((o) => isInside(x, o));
     return {
       maskDirs,
       maskFiles: maskFiles.filter((f) => !masked(f)),
       keep,
+      writable,
       keepReadOnly: [
         // The SDK is blocked (masked) like every kernel file, and bound back read-only: the
         // agent loads it, and cannot change what other agents load.
         this.#sdk!.dir,
-        ...[agent.script].filter((s) => masked(s) && !keep.some((o) => isInside(s, o))),
+        // The Deno executable and the script, wherever they are.
+        ...(view === "system" ? [this.#deno.path!] : []),
+        ...[agent.script].filter((x) => (view === "system" || masked(x)) && !own(x)),
       ],
       noNetwork: p.network.length === 0,
       confine: p.level !== "unrestricted",
+      view,
+      systemDirs,
+      systemLinks,
     };
   }
 

@@ -8,8 +8,11 @@ import { join } from "node:path";
 import { startKernel } from "./helpers/kernel.ts";
 import { listAgents, readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
 import { isKernelError } from "../sdk/mod.ts";
+import { which } from "../kernel/agent_runtime.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
+const hasBwrap = which("bwrap") !== null;
+if (!hasBwrap) console.log("bwrap is not installed: skipping the OS-layer symlink test");
 const IDLE = "setInterval(() => {}, 1000);";
 /** Keep the real module cache when a test fakes HOME. */
 const DENO_DIR = Deno.env.get("DENO_DIR") ??
@@ -236,6 +239,49 @@ Deno.exit(1);`,
         { wrote: true, read: true },
         { wrote: "NotCapable", read: "NotCapable" },
       ]);
+    } finally {
+      await k.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "OS layer: a symlink in the workspace reaches no further than the level",
+  ignore: !hasBwrap,
+  ...opts,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosaud" }));
+    const victim = join(dir, "victim");
+    await Deno.mkdir(victim);
+    await Deno.writeTextFile(join(victim, "private.txt"), "PRIVATE");
+    const k = await startKernel({ dir });
+    try {
+      const c = await k.client();
+      const script = `const out = {};
+try { Deno.writeTextFileSync("link/" + Deno.env.get("AGENTOS_AGENT_NAME"), "x"); out.write = true; } catch (e) { out.write = e.name; }
+try { out.read = Deno.readTextFileSync("link/private.txt") === "PRIVATE"; } catch (e) { out.read = e.name; }
+console.log("RESULT " + JSON.stringify(out));`;
+      const want: Record<string, { read: boolean; write: boolean }> = {
+        sandboxed: { read: false, write: false },
+        minimal: { read: false, write: false },
+        readonly: { read: true, write: false },
+        standard: { read: true, write: true },
+      };
+      for (const [level, expected] of Object.entries(want)) {
+        const name = `link-${level}`;
+        // Someone (e.g. the agent's own EXEC: `ln -s /elsewhere link`) left a link to a
+        // directory outside the workspace, which Deno's checks do not resolve.
+        const ws = join(k.stateDir, "workspaces", name);
+        await Deno.mkdir(ws, { recursive: true });
+        await Deno.symlink(victim, join(ws, "link"));
+        await spawnOk(c, { name, level: level as "standard", script });
+        const got = await result(k.stateDir, name);
+        assert.equal(got.read === true, expected.read, `${level} read: ${JSON.stringify(got)}`);
+        assert.equal(got.write === true, expected.write, `${level} write: ${JSON.stringify(got)}`);
+        const written = await Deno.stat(join(victim, name)).then(() => true, () => false);
+        assert.equal(written, expected.write, `${level}: file written through the link`);
+      }
     } finally {
       await k.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
