@@ -20,6 +20,8 @@ import type { Identity } from "./identity.ts";
 import type { Kernel } from "./kernel.ts";
 import { AgentLog } from "./agent_log.ts";
 import { nameProblem } from "./names.ts";
+import { AuditTap, type AuditTools, EventBudget, findAuditTools, makeFifo } from "./agent_audit.ts";
+import { grantsFromArgs, refusal } from "../sandbox/audit.ts";
 import {
   type AgentDeno,
   type HostFacilities,
@@ -114,7 +116,16 @@ interface Agent {
   finished: boolean;
   /** Runs under bwrap in its own pid namespace (unrestricted agents). */
   pidNamespace: boolean;
+  /** The named pipe its runtime writes permission audit records to, or null (no auditing). */
+  auditFifo: string | null;
+  /** The reader of the current run's audit records. */
+  audit: AuditTap | null;
+  /** Limits the blocked-check events it can cause. */
+  auditBudget: EventBudget;
 }
+
+/** Most `syscall.blocked` events one agent's refused permission checks publish per second. */
+export const MAX_BLOCKED_EVENTS_PER_SECOND = 20;
 
 const TERMINAL: ReadonlySet<AgentState> = new Set(["exited", "failed", "killed"]);
 
@@ -137,6 +148,7 @@ export class AgentSupervisor {
   #stopping = false;
   #nameCounter = 0;
   #ready: Promise<void> | null = null;
+  #auditTools: AuditTools | null = null;
 
   constructor(private readonly kernel: Kernel) {
     kernel.onShutdown(() => this.stopAll());
@@ -183,6 +195,12 @@ export class AgentSupervisor {
     }
     if (!this.#host.proc) {
       k.log.warn("/proc is unreadable: SPAWN will refuse memory and cpu_time limits");
+    }
+    this.#auditTools = findAuditTools(this.#host.setpriv);
+    if (!this.#auditTools) {
+      k.log.warn(
+        "mkfifo or cat is missing: agents' refused permission checks are not published as syscall.blocked events",
+      );
     }
   }
 
@@ -259,6 +277,7 @@ export class AgentSupervisor {
     const runDir = join(k.layout.runDir, String(identity.id));
     const socket = join(runDir, "agent.sock");
     let script = scriptPath;
+    let auditFifo: string | null = null;
     try {
       await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
       await Deno.mkdir(join(identity.workspace, "tmp"), { recursive: true, mode: 0o700 });
@@ -266,6 +285,10 @@ export class AgentSupervisor {
       if (script === null) {
         script = join(runDir, "main.ts");
         await Deno.writeTextFile(script, spec.script, { mode: 0o400 });
+      }
+      if (this.#auditTools) {
+        const fifo = join(runDir, "audit.fifo");
+        auditFifo = await makeFifo(this.#auditTools, fifo) ? fifo : null;
       }
       k.server.listen(socket, () => identity, false);
     } catch (err) {
@@ -298,6 +321,9 @@ export class AgentSupervisor {
       exited: Promise.resolve(),
       finished: false,
       pidNamespace: false,
+      auditFifo,
+      audit: null,
+      auditBudget: new EventBudget(MAX_BLOCKED_EVENTS_PER_SECOND),
     };
     this.#agents.set(agent.id, agent);
     try {
@@ -699,6 +725,10 @@ export class AgentSupervisor {
       AGENTOS_AGENT_NAME: agent.name,
       AGENTOS_SCRIPT: agent.script,
     };
+    // Below unrestricted, the runtime's permission checks go to the kernel (refused ones are
+    // published as syscall.blocked events); unrestricted agents are refused nothing.
+    const auditing = agent.auditFifo !== null && permissions.level !== "unrestricted";
+    if (auditing) env.DENO_AUDIT_PERMISSIONS = agent.auditFifo!;
     const deno = this.#deno.path!;
     // Under bubblewrap (where it works): its own pid namespace, which the OS empties when its
     // first process dies, and below unrestricted, blocked paths masked at the OS level too.
@@ -733,6 +763,14 @@ export class AgentSupervisor {
       } catch { /* stream broke: the process is gone */ }
     };
     const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+    if (auditing) {
+      const grants = grantsFromArgs(args);
+      const pid = child.pid;
+      agent.audit = new AuditTap(this.#auditTools!, agent.auditFifo!, (record) => {
+        const reason = refusal(grants, record, ws);
+        if (reason !== null) this.#blocked(agent, pid, record.permission, reason);
+      });
+    }
     if (spec.limits.timeout_ms !== undefined) {
       agent.timeout = setTimeout(() => {
         this.#limitKill(agent, `timeout of ${spec.limits.timeout_ms} ms reached`);
@@ -745,9 +783,32 @@ export class AgentSupervisor {
       agent.child = null;
       // Anything it left in its process group goes with it.
       this.#signal(child.pid, "SIGKILL");
+      const audit = agent.audit;
+      agent.audit = null;
+      audit?.close().catch(() => {});
       this.#onExit(agent, status);
     });
     k.log.debug("agent started", { id: agent.id, name: agent.name, pid: child.pid });
+  }
+
+  /** Publish one refused permission check of `agent` (within its event budget). */
+  #blocked(agent: Agent, pid: number, permission: string, reason: string): void {
+    const budget = agent.auditBudget;
+    if (!budget.take()) return;
+    const more = budget.suppressed;
+    budget.suppressed = 0;
+    const text = more ? `${reason} (and ${more} more refused checks not reported)` : reason;
+    this.kernel.bus.emit("syscall.blocked", {
+      identityId: agent.id,
+      op: `deno:${permission}`,
+      reason: text,
+    });
+    this.kernel.log.debug("agent permission check refused", {
+      id: agent.id,
+      name: agent.name,
+      pid,
+      reason: text,
+    });
   }
 
   #limitKill(agent: Agent, reason: string): void {

@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startKernel } from "./helpers/kernel.ts";
 import { listAgents, readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
-import { isKernelError } from "../sdk/mod.ts";
+import { AgentOSClient, isKernelError } from "../sdk/mod.ts";
+import { Kernel } from "../kernel/kernel.ts";
+import { Logger } from "../kernel/log.ts";
+import { allSyscalls } from "../syscalls/mod.ts";
+import { MAX_BLOCKED_EVENTS_PER_SECOND } from "../kernel/agents.ts";
 import { which } from "../kernel/agent_runtime.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -288,3 +292,77 @@ console.log("RESULT " + JSON.stringify(out));`;
     }
   },
 });
+
+Deno.test({
+  name: "an agent's refused permission checks are published as syscall.blocked events",
+  ...opts,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "aosaud" });
+    const kernel = new Kernel(
+      { socket: join(dir, "k.sock"), stateDir: join(dir, "state") },
+      allSyscalls,
+      new Logger("error", "text"),
+    );
+    let client: AgentOSClient | null = null;
+    const fifos: string[] = [];
+    try {
+      await kernel.start();
+      const events: { identityId: number; op: string; reason: string }[] = [];
+      kernel.bus.on("syscall.blocked", (e) => events.push(e));
+      client = await AgentOSClient.connect({ socket: kernel.config.socket });
+      const c = client;
+      const a = await spawnOk(c, {
+        name: "refused",
+        script: `const t = (f) => { try { f(); } catch { /* refused */ } };
+Deno.writeTextFileSync("mine.txt", "granted");
+t(() => Deno.readTextFileSync("mine.txt"));
+t(() => Deno.readTextFileSync("/etc/hostname"));
+t(() => Deno.env.get("AGENTOS_AGENT_ID"));
+t(() => Deno.env.get("HOME"));
+t(() => Deno.dlopen("libc.so.6", {}));
+try { (await Deno.connect({ hostname: "127.0.0.1", port: 1 })).close(); } catch { /* refused */ }
+for (let i = 0; i < 200; i++) t(() => Deno.readTextFileSync("/etc/passwd"));
+console.log("done");`,
+      });
+      fifos.push(join(kernel.layout.runDir, String(a.id), "audit.fifo"));
+      await waitState(c, a.id, ["exited"]);
+      await waitFor(() => events.some((e) => /passwd/.test(e.reason)), 5_000, "events");
+      const mine = events.filter((e) => e.identityId === a.id);
+      const ops = mine.map((e) => `${e.op} ${e.reason.match(/access to (\S+)/)?.[1]}`);
+      // (Deno checks a TCP connect twice: once per lookup and connect.)
+      assert.deepEqual([...new Set(ops)].slice(0, 5), [
+        "deno:read /etc/hostname",
+        "deno:env HOME",
+        "deno:ffi libc.so.6",
+        "deno:net 127.0.0.1:1",
+        "deno:read /etc/passwd",
+      ]);
+      assert.ok(mine.every((e) => /^Permission denied: /.test(e.reason)));
+      assert.ok(!mine.some((e) => /mine\.txt|AGENTOS_AGENT_ID/.test(e.reason)), "granted checks");
+      // 200 refused reads in a moment: the budget holds the events down.
+      assert.ok(mine.length <= 2 * MAX_BLOCKED_EVENTS_PER_SECOND, `${mine.length} events`);
+      // An unrestricted agent is refused nothing and is not audited.
+      const u = await spawnOk(c, { name: "free", level: "unrestricted", script: "1" });
+      await waitState(c, u.id, ["exited"]);
+      assert.equal(events.filter((e) => e.identityId === u.id).length, 0);
+    } finally {
+      client?.close();
+      await kernel.shutdown("test over");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+    // No reader of an audit pipe outlives its agent.
+    await waitFor(() => !readers(fifos), 5_000, "audit readers gone");
+  },
+});
+
+/** True if any process reads one of `fifos`. */
+function readers(fifos: string[]): boolean {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (fifos.some((f) => cmd.includes(f))) return true;
+    } catch { /* gone */ }
+  }
+  return false;
+}
