@@ -264,6 +264,7 @@ export class AgentSupervisor {
       throw new SyscallError("ERROR", `name "${name}" is taken by a live agent or client`);
     }
     this.#checkWorkspaceFree(name);
+    await this.#checkWorkspaceOwner(name, caller);
     const network = spec.network ?? (spec.level === "standard" ? ["*"] : undefined);
     const identity = k.identities.create({
       kind: "agent",
@@ -554,13 +555,39 @@ export class AgentSupervisor {
     }
   }
 
+  /**
+   * A finished agent's workspace stays on disk, and an agent spawned later under the same name
+   * gets it. Below unrestricted, only the tree that spawned the previous holder may do that:
+   * anyone else would read another tree's files. A workspace the kernel knows nothing about
+   * (left by an earlier kernel run, or forgotten) is reused by unrestricted callers only.
+   */
+  async #checkWorkspaceOwner(name: string, caller: Identity): Promise<void> {
+    if (caller.permissions.level === "unrestricted") return;
+    const ws = join(this.kernel.layout.workspacesDir, name);
+    const exists = await Deno.lstat(ws).then(() => true, () => false);
+    if (!exists) return;
+    let previous: Agent | undefined;
+    for (const a of this.#agents.values()) if (a.name === name) previous = a;
+    if (previous && (previous.parentId === caller.id || this.#isAncestor(caller.id, previous))) {
+      return;
+    }
+    throw permissionDenied(
+      `the workspace of "${name}" holds the files of an agent that you did not spawn; pick another name`,
+    );
+  }
+
   #generateName(): string {
     for (;;) {
       const name = `agent-${++this.#nameCounter}`;
       if (this.kernel.identities.byName(name)) continue;
       const ws = join(this.kernel.layout.workspacesDir, name);
       if ([...this.kernel.identities.all()].some((i) => i.workspace === ws)) continue;
-      return name;
+      try {
+        Deno.lstatSync(ws);
+        continue; // a generated name always gets a fresh workspace
+      } catch {
+        return name;
+      }
     }
   }
 

@@ -366,3 +366,49 @@ function readers(fifos: string[]): boolean {
   }
   return false;
 }
+
+Deno.test({
+  name: "a finished agent's workspace is reused only by the tree that spawned it",
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      const left = await spawnOk(c, {
+        name: "left",
+        script: `Deno.writeTextFileSync("notes.txt", "PRIVATE NOTES");`,
+      });
+      await waitState(c, left.id, ["exited"]);
+      await spawnOk(c, {
+        name: "other-tree",
+        level: "standard",
+        can_spawn: true,
+        script: `import { connect } from "agentos";
+await using os = await connect();
+const wait = async (id) => {
+  for (;;) {
+    const l = await os.listAgents();
+    if (l.find((a) => a.id === id)?.state === "exited") return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const steal = await os.spawn({ name: "left", script: "console.log(Deno.readTextFileSync('notes.txt'))" });
+const own = await os.spawn({ name: "own", script: "Deno.writeTextFileSync('n.txt', 'x')" });
+if (own.success) await wait(own.id);
+const again = await os.spawn({ name: "own", script: "console.log(Deno.readTextFileSync('n.txt'))" });
+const generated = await os.spawn({ script: "1" });
+console.log("RESULT " + JSON.stringify({ steal, own: own.success, again: again.success, generated: generated.success }));
+setInterval(() => {}, 1000);`,
+      });
+      const r = await result(k.stateDir, "other-tree") as Record<string, Record<string, string>>;
+      assert.equal(r.steal.code, "PERMISSION_DENIED", JSON.stringify(r.steal));
+      assert.match(r.steal.error, /did not spawn/);
+      assert.deepEqual([r.own, r.again, r.generated], [true, true, true]);
+      // The unrestricted user may reuse any name.
+      const mine = await spawnOk(c, { name: "left", script: "1" });
+      await waitState(c, mine.id, ["exited"]);
+    } finally {
+      await k.stop();
+    }
+  },
+});
