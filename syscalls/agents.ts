@@ -24,6 +24,9 @@ const DomainSchema = z.string().min(1).max(253).regex(
   "must be a host name like example.com, *.example.com or host:port",
 );
 
+/** A process argument or environment value: the OS cannot pass a NUL byte. */
+const NoNulString = z.string().regex(/^[^\0]*$/, "must not contain a NUL byte");
+
 const LimitsSchema = z.object({
   memory_mb: z.number().int().positive().max(1_048_576).optional(),
   cpu_time_ms: z.number().int().positive().max(31 * 86_400_000).optional(),
@@ -39,10 +42,10 @@ const SpawnSchema = z.object({
   network: z.union([z.boolean(), z.array(DomainSchema).max(256)]).optional(),
   can_spawn: z.boolean().optional(),
   limits: LimitsSchema.optional(),
-  args: z.array(z.string().max(64 * 1024)).max(256).optional(),
+  args: z.array(NoNulString.max(64 * 1024)).max(256).optional(),
   env: z.record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be an environment variable name"),
-    z.string().max(64 * 1024),
+    NoNulString.max(64 * 1024),
   ).optional(),
   restart_policy: z.enum(["never", "on-failure", "always"]).optional(),
   max_restarts: z.number().int().nonnegative().max(1000).optional(),

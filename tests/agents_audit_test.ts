@@ -90,6 +90,8 @@ Deno.test({
           [{ name: "123", script: IDLE }, "INVALID_MSG", /purely numeric/],
           [{ name: "client-1-abc", script: IDLE }, "INVALID_MSG", /reserved for clients/],
           [{ name: "a/b", script: IDLE }, "INVALID_MSG", /letters, digits/],
+          [{ script: IDLE, args: ["a\u0000b"] }, "INVALID_MSG", /NUL/],
+          [{ script: IDLE, env: { X: "a\u0000b" } }, "INVALID_MSG", /NUL/],
           // Longer than a timer can hold: it would fire at once and kill the agent.
           [{ script: IDLE, limits: { timeout_ms: 2_500_000_000 } }, "INVALID_MSG", /timeout_ms/],
         ] as const
