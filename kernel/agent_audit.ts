@@ -42,12 +42,24 @@ export async function makeFifo(tools: AuditTools, path: string): Promise<boolean
 
 /** Longest audit line kept (a path is at most a few KiB). */
 const MAX_LINE = 65_536;
+/**
+ * Most records judged per agent per second. The runtime records every check, granted or not:
+ * an agent checking in a tight loop must not cost the kernel more than this; records over it
+ * are drained unread (counted in {@link AuditTap.skipped}).
+ */
+export const MAX_RECORDS_PER_SECOND = 5_000;
 
 /** Reads one run of an agent's audit records from its pipe. */
 export class AuditTap {
   #child: Deno.ChildProcess;
   #done: Promise<void>;
   #ended = false;
+  #budget = new EventBudget(MAX_RECORDS_PER_SECOND);
+
+  /** Records drained without being judged (over the per-second budget). */
+  get skipped(): number {
+    return this.#budget.suppressed;
+  }
 
   /** Start reading `fifo`; `onRecord` gets every record, in order. */
   constructor(tools: AuditTools, fifo: string, onRecord: (record: AuditRecord) => void) {
@@ -80,6 +92,7 @@ export class AuditTap {
             skipping = false;
             continue;
           }
+          if (!this.#budget.take()) continue;
           const record = parseAuditLine(line);
           if (record) {
             try {

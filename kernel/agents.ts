@@ -288,13 +288,17 @@ export class AgentSupervisor {
         await Deno.writeTextFile(script, spec.script, { mode: 0o400 });
       }
       if (this.#auditTools) {
-        const fifo = join(runDir, "audit.fifo");
+        // Beside the run directory, not in it: the agent may read its run directory, and must
+        // not be able to read its own audit records away from the kernel.
+        const fifo = `${runDir}.audit`;
+        await Deno.remove(fifo).catch(() => {});
         auditFifo = await makeFifo(this.#auditTools, fifo) ? fifo : null;
       }
       k.server.listen(socket, () => identity, false);
     } catch (err) {
       k.releaseIdentity(identity.id);
       await Deno.remove(runDir, { recursive: true }).catch(() => {});
+      if (auditFifo) await Deno.remove(auditFifo).catch(() => {});
       throw new SyscallError("ERROR", `cannot prepare agent "${name}": ${(err as Error).message}`);
     }
     const agent: Agent = {
@@ -626,6 +630,8 @@ export class AgentSupervisor {
     const k = this.kernel;
     const p = agent.identity.permissions;
     const keep = [agent.identity.workspace, agent.runDir];
+    // The audit pipe: bound so the runtime can open it; Deno's flags do not grant it.
+    const keepFiles = agent.auditFifo ? [agent.auditFifo] : [];
     const root = k.layout.root;
     // Roots outside the state directory (the workspace is bound anyway); "/" means everything.
     const roots = (list: readonly string[]) =>
@@ -710,7 +716,7 @@ export class AgentSupervisor {
     return {
       maskDirs,
       maskFiles: maskFiles.filter((f) => !masked(f)),
-      keep,
+      keep: [...keep, ...keepFiles],
       writable,
       keepReadOnly: [
         // The SDK is blocked (masked) like every kernel file, and bound back read-only: the
@@ -921,6 +927,7 @@ export class AgentSupervisor {
     k.releaseIdentity(agent.id);
     agent.log.close();
     Deno.remove(agent.runDir, { recursive: true }).catch(() => {});
+    if (agent.auditFifo) Deno.remove(agent.auditFifo).catch(() => {});
     k.bus.emit("agent.exited", { agentId: agent.id, name: agent.name, exitCode: code, reason });
     k.log.info("agent finished", { id: agent.id, name: agent.name, state, reason });
     this.#finished.push(agent.id);

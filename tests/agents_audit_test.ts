@@ -323,22 +323,30 @@ t(() => Deno.env.get("AGENTOS_AGENT_ID"));
 t(() => Deno.env.get("HOME"));
 t(() => Deno.dlopen("libc.so.6", {}));
 try { (await Deno.connect({ hostname: "127.0.0.1", port: 1 })).close(); } catch { /* refused */ }
+// Its own audit pipe: reading it would hide its refused checks from the kernel.
+const sock = Deno.env.get("AGENTOS_SOCKET");
+const pipe = sock.slice(0, -"/agent.sock".length) + ".audit";
+let stole = false;
+try { Deno.openSync(pipe, { read: true }).close(); stole = true; } catch { /* refused */ }
+console.log("STOLE " + stole);
 for (let i = 0; i < 200; i++) t(() => Deno.readTextFileSync("/etc/passwd"));
 console.log("done");`,
       });
-      fifos.push(join(kernel.layout.runDir, String(a.id), "audit.fifo"));
+      fifos.push(join(kernel.layout.runDir, `${a.id}.audit`));
       await waitState(c, a.id, ["exited"]);
       await waitFor(() => events.some((e) => /passwd/.test(e.reason)), 5_000, "events");
       const mine = events.filter((e) => e.identityId === a.id);
       const ops = mine.map((e) => `${e.op} ${e.reason.match(/access to (\S+)/)?.[1]}`);
       // (Deno checks a TCP connect twice: once per lookup and connect.)
-      assert.deepEqual([...new Set(ops)].slice(0, 5), [
+      assert.deepEqual([...new Set(ops)].slice(0, 6), [
         "deno:read /etc/hostname",
         "deno:env HOME",
         "deno:ffi libc.so.6",
         "deno:net 127.0.0.1:1",
+        `deno:read ${fifos[0]}`,
         "deno:read /etc/passwd",
       ]);
+      assert.match(await readLog(kernel.layout.root, "refused"), /STOLE false/);
       assert.ok(mine.every((e) => /^Permission denied: /.test(e.reason)));
       assert.ok(!mine.some((e) => /mine\.txt|AGENTOS_AGENT_ID/.test(e.reason)), "granted checks");
       // 200 refused reads in a moment: the budget holds the events down.
