@@ -14,7 +14,12 @@ import {
 } from "../sandbox/agent_bwrap.ts";
 import { ambientSecretPaths } from "../sandbox/bwrap.ts";
 import { checkPath } from "../sandbox/paths.ts";
-import { type Level, levelRank, type Permissions } from "../sandbox/permissions.ts";
+import {
+  type Level,
+  levelRank,
+  meetPermissions,
+  type Permissions,
+} from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import type { Kernel } from "./kernel.ts";
@@ -275,6 +280,7 @@ export class AgentSupervisor {
       network,
     });
     if (spec.canSpawn) identity.permissions.can_spawn = true;
+    identity.permissions = boundedBySpawner(identity.permissions, caller.permissions, identity);
     const runDir = join(k.layout.runDir, String(identity.id));
     const socket = join(runDir, "agent.sock");
     let script = scriptPath;
@@ -985,6 +991,29 @@ function resolvedBlocked(permissions: Permissions): string[] {
       const real = Deno.realPathSync(b);
       if (real !== b && !real.includes(",")) out.push(real);
     } catch { /* missing: nothing to resolve */ }
+  }
+  return out;
+}
+
+/**
+ * No escalation, ever: a new agent's record is its level's defaults met with its spawner's
+ * record (rights and-ed, roots and domains intersected, blocked paths united, LLM and EXEC
+ * limits minimised), so a spawner narrowed by SET_PERMS — no EXEC, fewer domains, an LLM quota —
+ * cannot hand out more than it holds through a child. The child keeps its own workspace (no one
+ * else's) wherever its level's defaults cover it, and the level it was given.
+ */
+export function boundedBySpawner(
+  defaults: Permissions,
+  spawner: Permissions,
+  child: Identity,
+): Permissions {
+  const out = meetPermissions(defaults, spawner);
+  out.level = defaults.level;
+  for (const key of ["read", "write"] as const) {
+    const covered = defaults.filesystem[key].some((r) => isInside(child.workspace, r));
+    if (covered && !out.filesystem[key].some((r) => isInside(child.workspace, r))) {
+      out.filesystem[key].push(child.workspace);
+    }
   }
   return out;
 }

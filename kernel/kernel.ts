@@ -135,11 +135,11 @@ export class Kernel {
       this.layout.kernelDir,
       this.layout.runDir,
       this.layout.logsDir,
-      this.layout.sdkDir,
       ...secrets,
       "/etc/shadow",
       "/etc/gshadow",
       "/etc/sudoers",
+      this.layout.sdkDir,
     ];
   }
 

@@ -422,3 +422,50 @@ setInterval(() => {}, 1000);`,
     }
   },
 });
+
+Deno.test({
+  name: "a spawner narrowed by SET_PERMS cannot hand out more through a child",
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      const boss = await spawnOk(c, {
+        name: "boss",
+        level: "standard",
+        can_spawn: true,
+        script: `import { connect } from "agentos";
+await using os = await connect();
+for (;;) {
+  const p = await os.getPermissions();
+  if (p.success && !p.permissions.can_exec) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+const kid = await os.spawn({ name: "boss-kid", level: "standard", script: \`import { connect } from "agentos";
+await using os = await connect();
+const p = await os.getPermissions();
+const e = await os.exec("true");
+console.log("RESULT " + JSON.stringify({ p: p.permissions, exec: e.code ?? "ran" }));\` });
+console.log("RESULT " + JSON.stringify(kid));
+setInterval(() => {}, 1000);`,
+      });
+      const set = await c.setPermissions({
+        agentId: boss.id,
+        permissions: { can_exec: false, network: ["example.com"], llm: { max_calls: 3 } },
+      });
+      assert.ok(!isKernelError(set), JSON.stringify(set));
+      assert.equal((await result(k.stateDir, "boss")).success, true);
+      const r = await result(k.stateDir, "boss-kid") as {
+        p: { level: string; can_exec: boolean; network: string[]; llm: { max_calls: number } };
+        exec: string;
+      };
+      assert.equal(r.p.level, "standard");
+      assert.equal(r.p.can_exec, false);
+      assert.deepEqual(r.p.network, ["example.com"]);
+      assert.equal(r.p.llm.max_calls, 3);
+      assert.equal(r.exec, "PERMISSION_DENIED");
+    } finally {
+      await k.stop();
+    }
+  },
+});
