@@ -11,6 +11,7 @@ import {
   type AgentMounts,
   type AgentView,
   SYSTEM_DIRS,
+  SYSTEM_ETC,
 } from "../sandbox/agent_bwrap.ts";
 import { ambientSecretPaths } from "../sandbox/bwrap.ts";
 import { checkPath } from "../sandbox/paths.ts";
@@ -648,10 +649,12 @@ export class AgentSupervisor {
       : everywhere(p.filesystem.read)
       ? "host-ro"
       : "system";
-    const existingDirs = (list: readonly string[]) =>
+    // Existing files and directories (a bind follows a symlink to what it points to).
+    const existing = (list: readonly string[]) =>
       list.filter((d) => {
         try {
-          return Deno.lstatSync(d).isDirectory;
+          const info = Deno.statSync(d);
+          return info.isDirectory || info.isFile;
         } catch {
           return false;
         }
@@ -666,11 +669,13 @@ export class AgentSupervisor {
           else if (info.isDirectory) systemDirs.push(d);
         } catch { /* not on this host */ }
       }
+      // A few files of /etc (bound from what they point to, e.g. resolv.conf).
+      systemDirs.push(...existing(SYSTEM_ETC));
       // Extra read roots of the record (e.g. given by SET_PERMS), read-only.
-      systemDirs.push(...existingDirs(roots(p.filesystem.read)).filter((d) => d !== "/"));
+      systemDirs.push(...existing(roots(p.filesystem.read)).filter((d) => d !== "/"));
     }
     // Extra write roots of the record, writable (in the read-only and system views).
-    const writable = view === "host-rw" ? [] : existingDirs(roots(p.filesystem.write));
+    const writable = view === "host-rw" ? [] : existing(roots(p.filesystem.write));
     const candidates = [
       ...p.filesystem.blocked,
       // A mount would follow a symlinked blocked entry: mask its target instead.

@@ -9,9 +9,9 @@
  *   filesystem as it is.
  * - `host-ro` (readonly): the host's filesystem read-only.
  * - `system` (sandboxed, minimal: only their own files): an empty root with the system's
- *   program and library directories and `/etc` read-only, a private `/tmp`, the Deno
- *   executable, and the agent's own paths — nothing else of the host (no `/root`, `/home`,
- *   `/tmp`, `/var`, `/work`...).
+ *   program and library directories and a few files of `/etc` read-only, a private `/tmp`, the
+ *   Deno executable, and the agent's own paths — nothing else of the host (no `/root`,
+ *   `/home`, `/tmp`, `/var`, the rest of `/etc`...).
  *
  * In every view blocked paths are masked (an empty tmpfs over a directory, `/dev/null` over a
  * file), the agent's own paths are bound back, `/proc` and `/dev` are the sandbox's own, the
@@ -61,7 +61,23 @@ export const SYSTEM_DIRS: readonly string[] = [
   "/lib32",
   "/lib64",
   "/libx32",
-  "/etc",
+];
+
+/**
+ * The few files of `/etc` a `system` view shows (name resolution, time zone, public CA
+ * certificates) — not `/etc` itself, which holds host keys (`/etc/ssh/ssh_host_*_key`), TLS
+ * private keys and other files the kernel's user may read.
+ */
+export const SYSTEM_ETC: readonly string[] = [
+  "/etc/resolv.conf",
+  "/etc/hosts",
+  "/etc/host.conf",
+  "/etc/nsswitch.conf",
+  "/etc/gai.conf",
+  "/etc/localtime",
+  "/etc/ssl/certs",
+  "/etc/ca-certificates",
+  "/etc/pki/tls/certs",
 ];
 
 /** bubblewrap arguments (without the command) for an agent. Pure. */

@@ -267,6 +267,7 @@ Deno.test({
       const script = `const out = {};
 try { Deno.writeTextFileSync("link/" + Deno.env.get("AGENTOS_AGENT_NAME"), "x"); out.write = true; } catch (e) { out.write = e.name; }
 try { out.read = Deno.readTextFileSync("link/private.txt") === "PRIVATE"; } catch (e) { out.read = e.name; }
+try { out.etc = Deno.readTextFileSync("etc-link").length > 0; } catch (e) { out.etc = e.name; }
 console.log("RESULT " + JSON.stringify(out));`;
       const want: Record<string, { read: boolean; write: boolean }> = {
         sandboxed: { read: false, write: false },
@@ -274,6 +275,8 @@ console.log("RESULT " + JSON.stringify(out));`;
         readonly: { read: true, write: false },
         standard: { read: true, write: true },
       };
+      // A file of /etc that is not blocked (host keys would be the real prize).
+      const etcFile = "/etc/hostname";
       for (const [level, expected] of Object.entries(want)) {
         const name = `link-${level}`;
         // Someone (e.g. the agent's own EXEC: `ln -s /elsewhere link`) left a link to a
@@ -281,10 +284,12 @@ console.log("RESULT " + JSON.stringify(out));`;
         const ws = join(k.stateDir, "workspaces", name);
         await Deno.mkdir(ws, { recursive: true });
         await Deno.symlink(victim, join(ws, "link"));
+        await Deno.symlink(etcFile, join(ws, "etc-link"));
         await spawnOk(c, { name, level: level as "standard", script });
         const got = await result(k.stateDir, name);
         assert.equal(got.read === true, expected.read, `${level} read: ${JSON.stringify(got)}`);
         assert.equal(got.write === true, expected.write, `${level} write: ${JSON.stringify(got)}`);
+        assert.equal(got.etc === true, expected.read, `${level} /etc: ${JSON.stringify(got)}`);
         const written = await Deno.stat(join(victim, name)).then(() => true, () => false);
         assert.equal(written, expected.write, `${level}: file written through the link`);
       }
