@@ -799,7 +799,9 @@ export class AgentSupervisor {
     agent.startedAt = Date.now();
     agent.limitReason = null;
     agent.exitCode = null;
-    agent.log.note(`start agent ${agent.id} "${agent.name}" pid ${child.pid} level ${spec.level}`);
+    agent.log.note(
+      `start agent ${agent.id} "${agent.name}" pid ${child.pid} level ${permissions.level}`,
+    );
     this.#setState(agent, "running");
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       try {

@@ -474,3 +474,40 @@ setInterval(() => {}, 1000);`,
     }
   },
 });
+
+Deno.test({
+  name: "host private keys (/etc/ssh, /etc/ssl/private) are blocked for agents that read /",
+  ignore: !existsSync("/etc/ssh/ssh_config"),
+  ...opts,
+  async fn() {
+    const k = await startKernel();
+    try {
+      const c = await k.client();
+      await spawnOk(c, {
+        name: "keys",
+        level: "readonly",
+        script: `import { connect } from "agentos";
+await using os = await connect();
+let direct;
+try { direct = Deno.readTextFileSync("/etc/ssh/ssh_config").length > 0; } catch (e) { direct = e.name; }
+const read = await os.readFile("/etc/ssh/ssh_config");
+console.log("RESULT " + JSON.stringify({ direct, read: read.success ? "read" : read.code }));`,
+      });
+      assert.deepEqual(await result(k.stateDir, "keys"), {
+        direct: "NotCapable",
+        read: "PERMISSION_DENIED",
+      });
+    } finally {
+      await k.stop();
+    }
+  },
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
