@@ -4,7 +4,7 @@
  * policy, writes their logs, and makes sure none outlives the kernel (DESIGN sections 3–5).
  * @module
  */
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { denoArgs, everythingBut, HIDDEN_ROOTS, isInside } from "../sandbox/flags.ts";
 import {
   agentBwrapArgs,
@@ -14,7 +14,7 @@ import {
   SYSTEM_ETC,
 } from "../sandbox/agent_bwrap.ts";
 import { ambientSecretPaths } from "../sandbox/bwrap.ts";
-import { checkPath } from "../sandbox/paths.ts";
+import { checkPath, O, openVerified } from "../sandbox/paths.ts";
 import {
   type Level,
   levelRank,
@@ -87,6 +87,8 @@ export interface AgentInfo {
   restarts: number;
 }
 
+/** Largest script file copied for an agent (see `#snapshotScript`). */
+const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
 /** Smallest memory limit accepted: below it the runtime itself does not fit. */
 export const MIN_MEMORY_MB = 48;
 const WATCH_INTERVAL_MS = 100;
@@ -114,7 +116,10 @@ interface Agent {
   limitReason: string | null;
   runDir: string;
   socket: string;
+  /** The script as given (resolved): inline source's file in the run directory, or a path. */
   script: string;
+  /** What the runtime loads this run: `script`, or the kernel's copy of it (see #snapshotScript). */
+  runScript: string;
   log: AgentLog;
   timeout: ReturnType<typeof setTimeout> | null;
   restartTimer: ReturnType<typeof setTimeout> | null;
@@ -327,6 +332,7 @@ export class AgentSupervisor {
       runDir,
       socket,
       script,
+      runScript: script,
       log: new AgentLog(join(k.layout.logsDir, `${name}.log`), k.config.agentLogMaxBytes),
       timeout: null,
       restartTimer: null,
@@ -339,6 +345,7 @@ export class AgentSupervisor {
     };
     this.#agents.set(agent.id, agent);
     try {
+      await this.#snapshotScript(agent);
       this.#launch(agent);
     } catch (err) {
       this.#finish(agent, "failed", null, `could not start: ${(err as Error).message}`);
@@ -614,7 +621,7 @@ export class AgentSupervisor {
       sdkDir: sdk.dir,
       importMap: sdk.importMap,
       bootstrap: sdk.bootstrap,
-      script: agent.script,
+      script: agent.runScript,
       // Blocked entries that are (or lie under) symlinks: Deno compares paths as written, so
       // deny what they point to as well.
       extraDenied: [...sshAgentDir(), ...resolvedBlocked(agent.identity.permissions)],
@@ -628,6 +635,56 @@ export class AgentSupervisor {
     };
   }
 
+  /** Roots outside the state directory (the workspace is bound anyway); "/" means everything. */
+  #roots(list: readonly string[]): string[] {
+    const root = this.kernel.layout.root;
+    return list.filter((r) => isAbsolute(r) && !isInside(r, root) && !HIDDEN_ROOTS.includes(r));
+  }
+
+  /** The OS view a record gets (see `sandbox/agent_bwrap.ts`). */
+  #view(p: Permissions): AgentView {
+    if (this.#roots(p.filesystem.write).includes("/")) return "host-rw";
+    if (this.#roots(p.filesystem.read).includes("/")) return "host-ro";
+    return "system";
+  }
+
+  /**
+   * Below unrestricted, an agent whose view is `system` (it reads nothing but its own files)
+   * runs a copy of its script that the kernel makes at every start, opened without following
+   * symlinks and verified to be the checked path. Otherwise whoever can write where the script
+   * lives (e.g. the spawner's own EXEC) could swap it for a symlink after SPAWN's check, and the
+   * read grant and read-only bind of the script would carry the link's target — any file of the
+   * host — into the agent. (Its sibling files are not readable at this view anyway.)
+   */
+  async #snapshotScript(agent: Agent): Promise<void> {
+    const p = agent.identity.permissions;
+    if (
+      isInside(agent.script, agent.runDir) || p.level === "unrestricted" ||
+      this.#view(p) !== "system"
+    ) {
+      agent.runScript = agent.script;
+      return;
+    }
+    const fh = await openVerified(agent.script, O.O_RDONLY);
+    let data: Uint8Array;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > MAX_SCRIPT_BYTES) {
+        throw new SyscallError(
+          "INVALID_MSG",
+          `script ${agent.script} is larger than ${MAX_SCRIPT_BYTES} bytes`,
+        );
+      }
+      data = new Uint8Array(await fh.readFile());
+    } finally {
+      await fh.close().catch(() => {});
+    }
+    const copy = join(agent.runDir, `script${extname(agent.script)}`);
+    await Deno.remove(copy).catch(() => {});
+    await Deno.writeFile(copy, data, { mode: 0o400, createNew: true });
+    agent.runScript = copy;
+  }
+
   /**
    * What the OS layer shows `agent` (see `sandbox/agent_bwrap.ts`): a view of the host no wider
    * than its record — symlinks in its workspace then lead nowhere its level may not go — with
@@ -639,16 +696,8 @@ export class AgentSupervisor {
     const keep = [agent.identity.workspace, agent.runDir];
     // The audit pipe: bound so the runtime can open it; Deno's flags do not grant it.
     const keepFiles = agent.auditFifo ? [agent.auditFifo] : [];
-    const root = k.layout.root;
-    // Roots outside the state directory (the workspace is bound anyway); "/" means everything.
-    const roots = (list: readonly string[]) =>
-      list.filter((r) => isAbsolute(r) && !isInside(r, root) && !HIDDEN_ROOTS.includes(r));
-    const everywhere = (list: readonly string[]) => roots(list).includes("/");
-    const view: AgentView = everywhere(p.filesystem.write)
-      ? "host-rw"
-      : everywhere(p.filesystem.read)
-      ? "host-ro"
-      : "system";
+    const roots = (list: readonly string[]) => this.#roots(list);
+    const view = this.#view(p);
     // Existing files and directories (a bind follows a symlink to what it points to).
     const existing = (list: readonly string[]) =>
       list.filter((d) => {
@@ -735,7 +784,7 @@ export class AgentSupervisor {
         this.#sdk!.dir,
         // The Deno executable and the script, wherever they are.
         ...(view === "system" ? [this.#deno.path!] : []),
-        ...[agent.script].filter((x) => (view === "system" || masked(x)) && !own(x)),
+        ...[agent.runScript].filter((x) => (view === "system" || masked(x)) && !own(x)),
       ],
       noNetwork: p.network.length === 0,
       confine: p.level !== "unrestricted",
@@ -767,7 +816,7 @@ export class AgentSupervisor {
       AGENTOS_SOCKET: agent.socket,
       AGENTOS_AGENT_ID: String(agent.id),
       AGENTOS_AGENT_NAME: agent.name,
-      AGENTOS_SCRIPT: agent.script,
+      AGENTOS_SCRIPT: agent.runScript,
     };
     // Below unrestricted, the runtime's permission checks go to the kernel (refused ones are
     // published as syscall.blocked events); unrestricted agents are refused nothing.
@@ -909,12 +958,13 @@ export class AgentSupervisor {
         return;
       }
       agent.restarts++;
-      this.#ensureSdk().catch(() => {}).then(() => {
+      this.#ensureSdk().catch(() => {}).then(async () => {
         if (agent.stopRequested || this.#stopping) {
           this.#finish(agent, "killed", code, agent.exitReason ?? "stopped");
           return;
         }
         try {
+          await this.#snapshotScript(agent);
           this.#launch(agent);
         } catch (err) {
           this.#finish(agent, "failed", null, `restart failed: ${(err as Error).message}`);

@@ -511,3 +511,40 @@ function existsSync(path: string): boolean {
     return false;
   }
 }
+
+Deno.test({
+  name: "a script swapped for a symlink after SPAWN does not carry its target into the agent",
+  ...opts,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosaud" }));
+    const scripts = join(dir, "scripts");
+    await Deno.mkdir(scripts);
+    const script = join(scripts, "agent.ts");
+    await Deno.writeTextFile(script, `console.log("RUN"); Deno.exit(1);`);
+    // A file the sandboxed agent may not read; valid TypeScript, so running it shows it leaked.
+    const secret = join(dir, "secret.ts");
+    await Deno.writeTextFile(secret, `console.log("SECRET " + 6 * 7);`);
+    const k = await startKernel({ dir });
+    try {
+      const c = await k.client();
+      const a = await spawnOk(c, {
+        name: "swapped",
+        script,
+        restart_policy: "on-failure",
+        max_restarts: 1,
+        restart_window: 60_000,
+      });
+      await waitFor(async () => (await readLog(k.stateDir, "swapped")).includes("RUN"));
+      // Whoever may write beside the script (e.g. the spawner's EXEC) swaps it for a link.
+      await Deno.remove(script);
+      await Deno.symlink(secret, script);
+      const row = await waitState(c, a.id, ["failed"]);
+      const log = await readLog(k.stateDir, "swapped");
+      assert.ok(!log.includes("SECRET 42"), log);
+      assert.match(row.exit_reason ?? "", /restart failed: .*symbolic link|changed/);
+    } finally {
+      await k.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
