@@ -140,12 +140,32 @@ export const MAX_BLOCKED_EVENTS_PER_SECOND = 20;
 
 const TERMINAL: ReadonlySet<AgentState> = new Set(["exited", "failed", "killed"]);
 
-/** Environment names an agent may not be given (they steer the runtime or the kernel). */
+/**
+ * Environment names an agent may not be given: they steer the runtime, the dynamic loader or
+ * the C library of the processes that start it (setpriv, bwrap, deno), or the kernel. The proxy
+ * variables matter most: Deno's fetch sends every request to `HTTP(S)_PROXY`/`ALL_PROXY`
+ * without checking the proxy's host against `--allow-net`, so a spawner could hand a child a
+ * way around its network allowlist (to any host the proxy address names).
+ */
 export function reservedEnvName(name: string): boolean {
-  return /^(AGENTOS_|DENO_|LD_|DYLD_|NODE_)/i.test(name) ||
-    ["PATH", "HOME", "TMPDIR", "NO_COLOR", "RUST_LOG", "RUST_BACKTRACE"].includes(
-      name.toUpperCase(),
-    );
+  return /^(AGENTOS_|DENO_|LD_|DYLD_|NODE_|GLIBC_|MALLOC_|SSL_|RUST_|V8_)/i.test(name) ||
+    [
+      "PATH",
+      "HOME",
+      "TMPDIR",
+      "NO_COLOR",
+      "HTTP_PROXY",
+      "HTTPS_PROXY",
+      "ALL_PROXY",
+      "NO_PROXY",
+      "GCONV_PATH",
+      "LOCPATH",
+      "NLSPATH",
+      "HOSTALIASES",
+      "RES_OPTIONS",
+      "LOCALDOMAIN",
+      "TZDIR",
+    ].includes(name.toUpperCase());
 }
 
 /** The supervisor of every agent of one kernel. */

@@ -91,6 +91,10 @@ Deno.test({
           [{ name: "client-1-abc", script: IDLE }, "INVALID_MSG", /reserved for clients/],
           [{ name: "a/b", script: IDLE }, "INVALID_MSG", /letters, digits/],
           [{ script: IDLE, args: ["a\u0000b"] }, "INVALID_MSG", /NUL/],
+          // Deno's fetch goes through a proxy without checking the proxy's host.
+          [{ script: IDLE, env: { HTTPS_PROXY: "http://10.0.0.1:3128" } }, "INVALID_MSG", /PROXY/],
+          [{ script: IDLE, env: { http_proxy: "http://10.0.0.1:3128" } }, "INVALID_MSG", /proxy/],
+          [{ script: IDLE, env: { GCONV_PATH: "/tmp" } }, "INVALID_MSG", /GCONV_PATH/],
           [{ script: IDLE, env: { X: "a\u0000b" } }, "INVALID_MSG", /NUL/],
           // Longer than a timer can hold: it would fire at once and kill the agent.
           [{ script: IDLE, limits: { timeout_ms: 2_500_000_000 } }, "INVALID_MSG", /timeout_ms/],
