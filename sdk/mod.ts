@@ -289,7 +289,10 @@ export class AgentOSClient {
     return this.request("KILL", target);
   }
 
-  /** LIST: every agent with its state, pid, uptime, level, parent, exit code and restarts. */
+  /**
+   * LIST: agents with their state, pid, uptime, level, parent, exit code and restarts — every
+   * agent for an unrestricted caller, otherwise the caller itself and its descendants only.
+   */
   listAgents(): Promise<Result<ResponseFor<"LIST">>> {
     return this.request("LIST", {});
   }
