@@ -289,10 +289,7 @@ export class AgentOSClient {
     return this.request("KILL", target);
   }
 
-  /**
-   * LIST: agents with their state, pid, uptime, level, parent, exit code and restarts — every
-   * agent for an unrestricted caller, otherwise the caller itself and its descendants only.
-   */
+  /** LIST: every agent with its state, pid, uptime, level, parent, exit code and restarts. */
   listAgents(): Promise<Result<ResponseFor<"LIST">>> {
     return this.request("LIST", {});
   }
