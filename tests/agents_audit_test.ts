@@ -13,6 +13,7 @@ import { Logger } from "../kernel/log.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { MAX_BLOCKED_EVENTS_PER_SECOND } from "../kernel/agents.ts";
 import { which } from "../kernel/agent_runtime.ts";
+import { startFakeAnthropic } from "./helpers/fake_anthropic.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const hasBwrap = which("bwrap") !== null;
@@ -549,6 +550,64 @@ Deno.test({
     } finally {
       await k.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a spawner's THINK quota covers its descendants: children cannot multiply it",
+  ...opts,
+  async fn() {
+    const fake = await startFakeAnthropic();
+    const k = await startKernel({
+      env: { ANTHROPIC_API_KEY: "test-key", ANTHROPIC_BASE_URL: fake.url },
+    });
+    try {
+      await waitFor(() => k.logs().includes("kernel listening"), 20_000, "kernel start");
+      const c = await k.client();
+      const boss = await spawnOk(c, {
+        name: "quota-boss",
+        level: "standard",
+        can_spawn: true,
+        script: `import { connect } from "agentos";
+await using os = await connect();
+for (;;) {
+  const p = await os.getPermissions();
+  if (p.success && p.permissions.llm.max_calls === 2) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+const out = [];
+for (let i = 0; i < 3; i++) {
+  const kid = await os.spawn({ name: "quota-kid-" + i, script: \`import { connect } from "agentos";
+await using os = await connect();
+const r = await os.think("kid ${"${i}"}");
+console.log("RESULT " + JSON.stringify(r.success ? "ok" : r.code + " " + r.error));\` });
+  for (;;) {
+    const l = await os.listAgents();
+    if (l.success === false) break;
+    if (["exited", "failed"].includes(l.find((a) => a.id === kid.id)?.state)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const me = await os.getPermissions();
+console.log("RESULT " + JSON.stringify(me.permissions.llm));
+setInterval(() => {}, 1000);`,
+      });
+      const set = await c.setPermissions({
+        agentId: boss.id,
+        permissions: { llm: { max_calls: 2 } },
+      });
+      assert.ok(!isKernelError(set), JSON.stringify(set));
+      const llm = await result(k.stateDir, "quota-boss");
+      assert.equal(await result(k.stateDir, "quota-kid-0"), "ok");
+      assert.equal(await result(k.stateDir, "quota-kid-1"), "ok");
+      const third = await result(k.stateDir, "quota-kid-2") as unknown as string;
+      assert.match(third, /^QUOTA_EXCEEDED .*covers its descendants/);
+      assert.equal((llm as { calls_made: number }).calls_made, 2, "children's calls counted");
+      assert.equal(fake.requests.length, 2, "no request for the refused call");
+    } finally {
+      await k.stop();
+      await fake.close();
     }
   },
 });
