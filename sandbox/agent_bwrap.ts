@@ -87,6 +87,8 @@ export function agentBwrapArgs(m: AgentMounts): string[] {
   if (view === "host-rw") args.push("--dev-bind", "/", "/");
   else if (view === "host-ro") args.push("--ro-bind", "/", "/");
   else {
+    // A private /tmp first, so read or write roots under /tmp are bound on top of it.
+    if (m.confine) args.push("--tmpfs", "/tmp");
     for (const d of m.systemDirs ?? []) args.push("--ro-bind", d, d);
     for (const l of m.systemLinks ?? []) args.push("--symlink", l.target, l.path);
   }
@@ -94,7 +96,6 @@ export function agentBwrapArgs(m: AgentMounts): string[] {
   if (!m.confine) return args;
   if (view !== "host-rw") { for (const w of m.writable ?? []) args.push("--bind", w, w); }
   args.push("--proc", "/proc", "--dev", "/dev");
-  if (view === "system") args.push("--tmpfs", "/tmp");
   if (m.noNetwork) args.push("--unshare-net");
   // Shorter paths first, so a mask inside another mask lands on the outer tmpfs.
   for (const d of [...m.maskDirs].sort((a, b) => a.length - b.length)) args.push("--tmpfs", d);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type AgentPaths, denoArgs, everythingBut, isInside } from "../sandbox/flags.ts";
 import { defaultPermissions, type Level } from "../sandbox/permissions.ts";
 import { grantsFromArgs, refusal } from "../sandbox/audit.ts";
+import { agentBwrapArgs } from "../sandbox/agent_bwrap.ts";
 
 const S = "/srv/state";
 const paths: AgentPaths = {
@@ -314,4 +315,27 @@ Deno.test("audit: refused checks are judged from the agent's own flags", () => {
   assert.match(judge("sandboxed", "import", "example.com:443")!, /--deny-import/);
   assert.equal(judge("unrestricted", "read", "/etc/shadow"), null);
   assert.equal(judge("sandboxed", "hrtime", null), null, "kinds not judged");
+});
+
+Deno.test("agent bwrap: roots under /tmp survive the system view's private /tmp", () => {
+  const args = agentBwrapArgs({
+    maskDirs: [],
+    maskFiles: [],
+    keep: ["/srv/state/workspaces/w1"],
+    keepReadOnly: [],
+    noNetwork: true,
+    confine: true,
+    view: "system",
+    systemDirs: ["/usr", "/tmp/shared-ro"],
+    systemLinks: [{ path: "/lib", target: "usr/lib" }],
+    writable: ["/tmp/shared-rw"],
+  });
+  const at = (...seq: string[]) => args.findIndex((_, i) => seq.every((s, j) => args[i + j] === s));
+  const tmp = at("--tmpfs", "/tmp");
+  assert.ok(tmp >= 0);
+  assert.ok(at("--ro-bind", "/tmp/shared-ro", "/tmp/shared-ro") > tmp);
+  assert.ok(at("--bind", "/tmp/shared-rw", "/tmp/shared-rw") > tmp);
+  assert.ok(at("--symlink", "usr/lib", "/lib") > tmp);
+  assert.ok(!args.includes("--dev-bind"), "nothing of the host is bound whole");
+  assert.ok(args.includes("--unshare-net"));
 });
