@@ -3,6 +3,7 @@
  * agent to the end, streaming its output, and exits with its exit code).
  * @module
  */
+import { nameProblem } from "../kernel/names.ts";
 import { join, resolve } from "node:path";
 import {
   CLIENT_OPTIONS,
@@ -354,9 +355,8 @@ ${CLIENT_OPTIONS_HELP}`,
     }
     if (positionals.length !== 1) throw new UsageError("expected <name>");
     const name = positionals[0];
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-      throw new UsageError(`"${name}" is not an agent name`);
-    }
+    const problem = nameProblem(name);
+    if (problem !== null) throw new UsageError(`"${name}" is not an agent name: ${problem}`);
     const client = await connectClient(values.socket);
     const path = join(await stateDirOf(client), "logs", `${name}.log`);
     client.close();

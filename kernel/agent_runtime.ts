@@ -55,6 +55,8 @@ export interface SdkRuntime {
   dir: string;
   importMap: string;
   bootstrap: string;
+  /** Every file written, with the text it must hold (for {@link verifySdk}). */
+  files: ReadonlyMap<string, string>;
 }
 
 const BOOTSTRAP =
@@ -75,32 +77,49 @@ export async function prepareSdk(dir: string): Promise<SdkRuntime> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
   await Deno.chmod(dir, 0o755);
   const root = new URL("../", import.meta.url);
+  const files = new Map<string, string>();
   for (const rel of SDK_FILES) {
-    const text = await Deno.readTextFile(new URL(rel, root));
-    const target = join(dir, rel);
-    await Deno.mkdir(join(target, ".."), { recursive: true, mode: 0o755 });
-    await Deno.chmod(join(target, ".."), 0o755);
-    try {
-      await Deno.chmod(target, 0o644);
-    } catch { /* new file */ }
-    await Deno.writeTextFile(target, text, { mode: 0o444 });
-    await Deno.chmod(target, 0o444);
+    files.set(join(dir, rel), await Deno.readTextFile(new URL(rel, root)));
   }
   const importMap = join(dir, "import_map.json");
   const bootstrap = join(dir, "bootstrap.ts");
-  for (
-    const [path, text] of [
-      [importMap, JSON.stringify({ imports: { agentos: `file://${join(dir, "sdk", "mod.ts")}` } })],
-      [bootstrap, BOOTSTRAP],
-    ]
-  ) {
+  files.set(
+    importMap,
+    JSON.stringify({ imports: { agentos: `file://${join(dir, "sdk", "mod.ts")}` } }),
+  );
+  files.set(bootstrap, BOOTSTRAP);
+  for (const [path, text] of files) await writeReadOnly(path, text);
+  return { dir, importMap, bootstrap, files };
+}
+
+/** Replace whatever is at `path` by a regular read-only file holding `text`. */
+async function writeReadOnly(path: string, text: string): Promise<void> {
+  const parent = join(path, "..");
+  await Deno.mkdir(parent, { recursive: true, mode: 0o755 });
+  await Deno.chmod(parent, 0o755);
+  // Never write through whatever is there (a symlink, a directory): remove it first.
+  await Deno.remove(path, { recursive: true }).catch(() => {});
+  await Deno.writeTextFile(path, text, { mode: 0o444, createNew: true });
+  await Deno.chmod(path, 0o444);
+}
+
+/**
+ * Check that every SDK file is still the regular file the kernel wrote, with the same text;
+ * restore any that is not. Returns the paths restored (empty when nothing was touched).
+ */
+export async function verifySdk(rt: SdkRuntime): Promise<string[]> {
+  const restored: string[] = [];
+  for (const [path, text] of rt.files) {
+    let intact = false;
     try {
-      await Deno.chmod(path, 0o644);
-    } catch { /* new file */ }
-    await Deno.writeTextFile(path, text);
-    await Deno.chmod(path, 0o444);
+      intact = (await Deno.lstat(path)).isFile && (await Deno.readTextFile(path)) === text;
+    } catch { /* missing */ }
+    if (!intact) {
+      await writeReadOnly(path, text);
+      restored.push(path);
+    }
   }
-  return { dir, importMap, bootstrap };
+  return restored;
 }
 
 /**

@@ -139,6 +139,10 @@ export class Kernel {
       "/etc/shadow",
       "/etc/gshadow",
       "/etc/sudoers",
+      // Host private keys: SSH host keys and TLS keys.
+      "/etc/ssh",
+      "/etc/ssl/private",
+      this.layout.sdkDir,
     ];
   }
 

@@ -17,6 +17,12 @@ export interface StateLayout {
   logsDir: string;
   /** One workspace per identity. */
   workspacesDir: string;
+  /**
+   * The SDK copy agents load (written by the kernel at start). Blocked for every identity's
+   * syscalls and EXEC, bound read-only into every confined agent: no agent can tamper with the
+   * SDK other agents run.
+   */
+  sdkDir: string;
 }
 
 /** Compute the layout of `stateDir` (nothing is created). */
@@ -28,6 +34,7 @@ export function stateLayout(stateDir: string): StateLayout {
     runDir: join(root, "run"),
     logsDir: join(root, "logs"),
     workspacesDir: join(root, "workspaces"),
+    sdkDir: join(root, "sdk"),
   };
 }
 

@@ -206,7 +206,7 @@ export class LlmService {
       throw err;
     }
     const id = identity.id;
-    const refusal = quotaRefusal(identity.permissions.llm, this.#reserved.get(id) ?? 0);
+    const refusal = this.#chainRefusal(identity);
     if (refusal) throw new SyscallError("QUOTA_EXCEEDED", refusal);
 
     this.#reserve(id, 1);
@@ -244,14 +244,15 @@ export class LlmService {
       try {
         // Another call of this identity may have used up its tokens while this one waited.
         unreserve();
-        const late = quotaRefusal(identity.permissions.llm, this.#reserved.get(id) ?? 0);
+        const late = this.#chainRefusal(identity);
         if (late) throw new SyscallError("QUOTA_EXCEEDED", late);
-        recordCall(identity.permissions.llm);
+        const chain = this.#chain(identity);
+        for (const who of chain) recordCall(who.permissions.llm);
         const started = Date.now();
         const { message, attempts } = await this.#send(params, cancel, id);
         const input_tokens = nonNegative(message.usage?.input_tokens);
         const output_tokens = nonNegative(message.usage?.output_tokens);
-        recordTokens(identity.permissions.llm, input_tokens, output_tokens);
+        for (const who of chain) recordTokens(who.permissions.llm, input_tokens, output_tokens);
         this.kernel.log.debug("THINK answered", {
           identity: id,
           model: message.model,
@@ -276,6 +277,35 @@ export class LlmService {
     } finally {
       unreserve();
     }
+  }
+
+  /**
+   * `identity` and its live ancestors (spawners), nearest first. A quota binds the whole subtree
+   * below it: calls and tokens of an agent count against every live ancestor too, so a spawner
+   * with a quota cannot multiply it by spawning children (no escalation, DESIGN section 3).
+   */
+  #chain(identity: Identity): Identity[] {
+    const out = [identity];
+    let parent = identity.parentId;
+    for (let hops = 0; parent !== null && hops < 10_000; hops++) {
+      const up = this.kernel.identities.get(parent);
+      if (!up || out.includes(up)) break;
+      out.push(up);
+      parent = up.parentId;
+    }
+    return out;
+  }
+
+  /** Why THINK is refused for `identity` by its own quota or an ancestor's, or null. */
+  #chainRefusal(identity: Identity): string | null {
+    for (const who of this.#chain(identity)) {
+      const refusal = quotaRefusal(who.permissions.llm, this.#reserved.get(who.id) ?? 0);
+      if (refusal === null) continue;
+      return who === identity
+        ? refusal
+        : `${refusal} — the quota of identity ${who.id}, which spawned this agent (directly or through its descendants), covers its descendants too`;
+    }
+    return null;
   }
 
   #reserve(id: number, delta: number): void {

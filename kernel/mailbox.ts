@@ -21,24 +21,8 @@ export const RESPONSE_OVERHEAD = 256;
 export const ENVELOPE_OVERHEAD = 192;
 /** Largest message (serialized JSON, UTF-8 bytes): one message always fits in a RECV response. */
 export const MAX_MESSAGE_BYTES = MAX_PAYLOAD - RESPONSE_OVERHEAD - ENVELOPE_OVERHEAD;
-/** Longest identity name. */
-export const MAX_NAME_LENGTH = 64;
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-/**
- * Why `name` is not a valid identity name, or null if it is: 1–64 of `[A-Za-z0-9._-]`, starting
- * with a letter or digit (as SPAWN's names), and not purely numeric (a number is an id).
- */
-export function nameProblem(name: string): string | null {
-  if (name.length === 0) return "a name must not be empty";
-  if (name.length > MAX_NAME_LENGTH) return `a name is at most ${MAX_NAME_LENGTH} characters`;
-  if (!NAME_RE.test(name)) {
-    return "a name may only contain letters, digits, '.', '_' and '-', and starts with a letter or digit";
-  }
-  if (/^[0-9]+$/.test(name)) return "a name must not be purely numeric (numbers are ids)";
-  return null;
-}
+/** Name validation lives in `kernel/names.ts` (shared with SPAWN); re-exported here. */
+export { MAX_NAME_LENGTH, nameProblem } from "./names.ts";
 
 /** A message as it waits in a mailbox. */
 interface Stored {

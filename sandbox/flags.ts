@@ -170,11 +170,13 @@ export function denoArgs(input: FlagInput): string[] {
   if (p.level === "unrestricted") return [...head, "--allow-all", ...v8, ...tail];
 
   // Outside the state directory the record decides; inside it, only the agent's own paths.
+  // A grant enclosing the state directory becomes the part of `outsideState` inside it (all of
+  // it for `/`), never more than the grant itself.
   const expand = (list: readonly string[]) =>
     withoutHidden(list).flatMap((g) =>
       g === "/" || isInside(paths.stateRoot, g)
         ? [
-          ...withoutHidden(paths.outsideState),
+          ...withoutHidden(paths.outsideState.filter((o) => isInside(o, g))),
           ...(isInside(paths.workspace, g) ? [paths.workspace] : []),
         ]
         : isInside(g, paths.stateRoot) && !isInside(g, paths.workspace)

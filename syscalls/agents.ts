@@ -7,23 +7,30 @@ import { Op } from "../kernel/protocol.ts";
 import { SyscallError } from "../kernel/errors.ts";
 import { type AgentInfo, reservedEnvName, type SpawnSpec } from "../kernel/agents.ts";
 import { type Level, LevelSchema } from "../sandbox/permissions.ts";
+import { NameSchema } from "../kernel/names.ts";
 import { defineSyscall } from "./registry.ts";
 
-/** Agent names: what `agentos logs <name>` and messaging address them by. */
-export const AgentNameSchema = z.string().regex(
-  /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
-  "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
-);
+/**
+ * Agent names: what `agentos logs <name>` and messaging address them by, and the name of their
+ * workspace and log file. The same rule as REGISTER's names (`kernel/names.ts`).
+ */
+export const AgentNameSchema = NameSchema;
+
+/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const DomainSchema = z.string().min(1).max(253).regex(
   /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/,
   "must be a host name like example.com, *.example.com or host:port",
 );
 
+/** A process argument or environment value: the OS cannot pass a NUL byte. */
+const NoNulString = z.string().regex(/^[^\0]*$/, "must not contain a NUL byte");
+
 const LimitsSchema = z.object({
   memory_mb: z.number().int().positive().max(1_048_576).optional(),
   cpu_time_ms: z.number().int().positive().max(31 * 86_400_000).optional(),
-  timeout_ms: z.number().int().positive().max(31 * 86_400_000).optional(),
+  timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   pids: z.number().int().positive().max(100_000).optional(),
 }).strict();
 
@@ -35,10 +42,10 @@ const SpawnSchema = z.object({
   network: z.union([z.boolean(), z.array(DomainSchema).max(256)]).optional(),
   can_spawn: z.boolean().optional(),
   limits: LimitsSchema.optional(),
-  args: z.array(z.string().max(64 * 1024)).max(256).optional(),
+  args: z.array(NoNulString.max(64 * 1024)).max(256).optional(),
   env: z.record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be an environment variable name"),
-    z.string().max(64 * 1024),
+    NoNulString.max(64 * 1024),
   ).optional(),
   restart_policy: z.enum(["never", "on-failure", "always"]).optional(),
   max_restarts: z.number().int().nonnegative().max(1000).optional(),
@@ -145,14 +152,17 @@ export const kill = defineSyscall({
   },
 });
 
-/** LIST (0x12): every agent, live and recently finished. */
+/**
+ * LIST (0x12): agents, live and recently finished — every agent for an unrestricted caller,
+ * otherwise the caller itself and its descendants only.
+ */
 export const list = defineSyscall({
   op: Op.LIST,
   name: "LIST",
   summary:
-    "List agents: id, name, pid, state, uptime, level, parent, exit code and reason, restarts.",
+    "List agents (all for unrestricted callers, else self and descendants): id, name, pid, state, uptime, level, parent, exit code and reason, restarts.",
   schema: z.object({}).strict(),
   right: null,
   emptyResponse: {},
-  handler: (_input, ctx): AgentInfo[] => ctx.kernel.agents.list(),
+  handler: (_input, ctx): AgentInfo[] => ctx.kernel.agents.list(ctx.identity),
 });

@@ -6,13 +6,8 @@
 import { z } from "zod";
 import { MAX_PAYLOAD, Op } from "../kernel/protocol.ts";
 import { permissionDenied, SyscallError } from "../kernel/errors.ts";
-import {
-  type Envelope,
-  MAX_MESSAGE_BYTES,
-  MAX_NAME_LENGTH,
-  nameProblem,
-  RESPONSE_OVERHEAD,
-} from "../kernel/mailbox.ts";
+import { type Envelope, MAX_MESSAGE_BYTES, RESPONSE_OVERHEAD } from "../kernel/mailbox.ts";
+import { NameSchema as IdentityNameSchema } from "../kernel/names.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Identity } from "../kernel/identity.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
@@ -28,15 +23,8 @@ export const RECV_MAX_TIMEOUT_MS = 600_000;
 /** Most entries listed in BROADCAST's `skipped` (the count is always exact). */
 export const BROADCAST_MAX_SKIPPED_LISTED = 1_000;
 
-/** An identity name (the rule of `nameProblem`). */
-const NameSchema = z.string()
-  .min(1, "a name must not be empty")
-  .max(MAX_NAME_LENGTH, `a name is at most ${MAX_NAME_LENGTH} characters`)
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-    "a name may only contain letters, digits, '.', '_' and '-', and starts with a letter or digit",
-  )
-  .refine((name) => nameProblem(name) === null, "a name must not be purely numeric (an id)");
+/** An identity name (the rule of `nameProblem`, shared with SPAWN). */
+const NameSchema = IdentityNameSchema;
 
 /** A message: any JSON value (the key must be present; `null` is a value). */
 const MessageSchema = z.unknown().describe("any JSON value");

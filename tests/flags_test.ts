@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type AgentPaths, denoArgs, everythingBut, isInside } from "../sandbox/flags.ts";
 import { defaultPermissions, type Level } from "../sandbox/permissions.ts";
+import { grantsFromArgs, refusal } from "../sandbox/audit.ts";
+import { agentBwrapArgs } from "../sandbox/agent_bwrap.ts";
 
 const S = "/srv/state";
 const paths: AgentPaths = {
@@ -267,4 +269,73 @@ Deno.test("deno facts: unix sockets need read+write+net=unix, deny inside allow 
     await server.catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("flags: a grant enclosing the state directory never widens beyond itself", () => {
+  const permissions = defaultPermissions("sandboxed", { workspace: paths.workspace, blocked });
+  // e.g. SET_PERMS gave write on /srv, which holds the state directory /srv/state.
+  permissions.filesystem.write = [paths.workspace, "/srv"];
+  permissions.filesystem.read = [paths.workspace, "/srv"];
+  const a = denoArgs({ permissions, paths });
+  for (const name of ["allow-write", "allow-read"]) {
+    const granted = value(a, name)!;
+    assert.ok(granted.includes("/srv/other"), `${name}: ${granted}`);
+    assert.ok(granted.includes(paths.workspace), `${name}: ${granted}`);
+    for (const g of granted) {
+      assert.ok(
+        isInside(g, "/srv") || [paths.runDir, paths.sdkDir, paths.script, paths.socket].includes(g),
+        `${name} grants ${g}, outside /srv`,
+      );
+    }
+  }
+});
+
+Deno.test("audit: refused checks are judged from the agent's own flags", () => {
+  const judge = (level: Level, permission: string, value: string | null, network?: string[]) =>
+    refusal(grantsFromArgs(argsFor(level, network)), { permission, value }, paths.workspace);
+  assert.equal(judge("sandboxed", "read", "notes.txt"), null, "relative: inside the workspace");
+  assert.equal(judge("sandboxed", "read", `${paths.workspace}/../w2/x`)?.includes("w2"), true);
+  assert.match(judge("sandboxed", "read", "/etc/hostname")!, /^Permission denied: .*not granted/);
+  assert.equal(judge("standard", "read", "/etc/hostname"), null);
+  assert.match(judge("standard", "read", "/home/u/.ssh/id_rsa")!, /denied path/);
+  assert.equal(judge("sandboxed", "write", paths.socket), null);
+  assert.equal(judge("sandboxed", "env", "AGENTOS_AGENT_ID"), null, "AGENTOS_* wildcard");
+  assert.match(judge("sandboxed", "env", "HOME")!, /env access to HOME/);
+  assert.match(judge("sandboxed", "env", null)!, /whole environment/);
+  assert.match(judge("sandboxed", "ffi", "libc.so.6")!, /--deny-ffi/);
+  assert.match(judge("sandboxed", "sys", "hostname")!, /sys/);
+  assert.equal(judge("standard", "sys", "hostname"), null);
+  assert.match(judge("sandboxed", "net", "127.0.0.1:8080")!, /net/);
+  assert.equal(judge("sandboxed", "net", "127.0.0.1:8080", ["127.0.0.1:8080"]), null);
+  assert.equal(judge("sandboxed", "net", "http://127.0.0.1:8080/x", ["127.0.0.1:8080"]), null);
+  assert.match(judge("sandboxed", "net", "127.0.0.1:9", ["127.0.0.1:8080"])!, /not granted/);
+  assert.equal(judge("sandboxed", "net", "a.example.com:443", ["*.example.com"]), null);
+  assert.equal(judge("standard", "net", "anything:1"), null, "all-network");
+  assert.match(judge("standard", "net", `unix:${paths.mainSocket}`)!, /denied host/);
+  assert.match(judge("sandboxed", "import", "example.com:443")!, /--deny-import/);
+  assert.equal(judge("unrestricted", "read", "/etc/shadow"), null);
+  assert.equal(judge("sandboxed", "hrtime", null), null, "kinds not judged");
+});
+
+Deno.test("agent bwrap: roots under /tmp survive the system view's private /tmp", () => {
+  const args = agentBwrapArgs({
+    maskDirs: [],
+    maskFiles: [],
+    keep: ["/srv/state/workspaces/w1"],
+    keepReadOnly: [],
+    noNetwork: true,
+    confine: true,
+    view: "system",
+    systemDirs: ["/usr", "/tmp/shared-ro"],
+    systemLinks: [{ path: "/lib", target: "usr/lib" }],
+    writable: ["/tmp/shared-rw"],
+  });
+  const at = (...seq: string[]) => args.findIndex((_, i) => seq.every((s, j) => args[i + j] === s));
+  const tmp = at("--tmpfs", "/tmp");
+  assert.ok(tmp >= 0);
+  assert.ok(at("--ro-bind", "/tmp/shared-ro", "/tmp/shared-ro") > tmp);
+  assert.ok(at("--bind", "/tmp/shared-rw", "/tmp/shared-rw") > tmp);
+  assert.ok(at("--symlink", "usr/lib", "/lib") > tmp);
+  assert.ok(!args.includes("--dev-bind"), "nothing of the host is bound whole");
+  assert.ok(args.includes("--unshare-net"));
 });
