@@ -422,8 +422,9 @@ export class AgentOSClient {
   }
 
   /**
-   * LIST: every agent, live and recently finished, with its state, pid, uptime, level,
-   * parent, exit code and reason, and restarts. The success response is an array.
+   * LIST: agents, live and recently finished — every agent for an unrestricted caller, else
+   * the caller itself and its descendants — with state, pid, uptime, level in force, parent,
+   * exit code and reason, and restarts. The success response is an array.
    *
    * @example
    * ```ts
