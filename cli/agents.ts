@@ -11,8 +11,8 @@ import {
   type Command,
   CommandError,
   connectClient,
-  output,
   parseFlags,
+  printResult,
   UsageError,
 } from "./command.ts";
 import { type AgentOSClient, isKernelError, type RequestFor } from "../sdk/mod.ts";
@@ -162,10 +162,6 @@ ${CLIENT_OPTIONS_HELP}`,
   async run(args) {
     const pre = preparse(args);
     const { values, positionals } = parseFlags(pre.rest, SPAWN_OPTIONS);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     if (positionals.length !== 2) throw new UsageError("expected <name> <script>");
     const req = await spawnRequest(
       values,
@@ -176,9 +172,11 @@ ${CLIENT_OPTIONS_HELP}`,
     );
     await using client = await connectClient(values.socket);
     const r = await client.spawn(req);
-    if (isKernelError(r)) throw new CommandError(r.error);
-    output(r, values.json, () => `spawned ${r.name} (id ${r.id}, pid ${r.pid}, ${r.level})`);
-    return 0;
+    return printResult(
+      r,
+      values.json,
+      (r) => `spawned ${r.name} (id ${r.id}, pid ${r.pid}, ${r.level})`,
+    );
   },
 };
 
@@ -225,15 +223,8 @@ Options:
 ${CLIENT_OPTIONS_HELP}`,
   async run(args) {
     const { values } = parseFlags(args, CLIENT_OPTIONS, false);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     await using client = await connectClient(values.socket);
-    const r = await client.listAgents();
-    if (isKernelError(r)) throw new CommandError(r.error);
-    output(r, values.json, () => agentTable(r));
-    return 0;
+    return printResult(await client.listAgents(), values.json, agentTable);
   },
 };
 
@@ -249,21 +240,15 @@ Options:
 ${CLIENT_OPTIONS_HELP}`,
   async run(args) {
     const { values, positionals } = parseFlags(args, CLIENT_OPTIONS);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError("expected <name|id>");
     const t = positionals[0];
     await using client = await connectClient(values.socket);
     const r = await client.kill(/^\d+$/.test(t) ? { id: Number(t) } : { name: t });
-    if (isKernelError(r)) throw new CommandError(r.error);
-    output(
+    return printResult(
       r,
       values.json,
-      () => r.killed ? `killed ${r.name} (id ${r.agent_id})` : `${r.name} was not running`,
+      (r) => r.killed ? `killed ${r.name} (id ${r.agent_id})` : `${r.name} was not running`,
     );
-    return 0;
   },
 };
 
@@ -349,10 +334,6 @@ ${CLIENT_OPTIONS_HELP}`,
       ...CLIENT_OPTIONS,
       follow: { type: "boolean", short: "f" },
     });
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError("expected <name>");
     const name = positionals[0];
     const problem = nameProblem(name);
@@ -411,10 +392,6 @@ ${CLIENT_OPTIONS_HELP}`,
       ...SPAWN_OPTIONS,
       name: { type: "string" },
     });
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError("expected <script>");
     const name = values.name ?? `run-${Deno.pid}`;
     const req = await spawnRequest(values, name, positionals[0], pre.network, pre.scriptArgs);

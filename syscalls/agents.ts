@@ -5,7 +5,12 @@
 import { z } from "zod";
 import { Op } from "../kernel/protocol.ts";
 import { SyscallError } from "../kernel/errors.ts";
-import { type AgentInfo, reservedEnvName, type SpawnSpec } from "../kernel/agents.ts";
+import {
+  type AgentInfo,
+  type AgentState,
+  reservedEnvName,
+  type SpawnSpec,
+} from "../kernel/agents.ts";
 import { type Level, LevelSchema } from "../sandbox/permissions.ts";
 import { NameSchema } from "../kernel/names.ts";
 import { defineSyscall } from "./registry.ts";
@@ -123,7 +128,7 @@ export interface KillResponse {
   killed: boolean;
   agent_id: number;
   name: string;
-  state: string;
+  state: AgentState;
 }
 
 /** KILL (0x11): stop an agent and its descendants (SIGTERM, grace, SIGKILL). */
