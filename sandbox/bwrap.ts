@@ -63,6 +63,38 @@ export interface BwrapPlan {
   cwd: string;
   /** The command and its arguments, e.g. `["sh", "-c", "ls"]`. */
   command: readonly string[];
+  /**
+   * The command's environment. Only its loader variables (see {@link isLoaderVariable}) end up
+   * on the command line, as `--setenv`; the rest reaches the command through bwrap's own
+   * environment ({@link bwrapEnvironment}).
+   */
+  env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Variables that make the dynamic loader or the C library load code or files chosen by
+ * whoever sets them (glibc drops exactly these for set-uid programs, plus every `LD_` and
+ * `MALLOC_` name). Given to bwrap's own process, `LD_PRELOAD=workspace/x.so` would run the
+ * caller's code in bwrap itself — outside the sandbox it is about to build.
+ */
+const LOADER_VARIABLES = new Set([
+  "GCONV_PATH",
+  "GETCONF_DIR",
+  "GLIBC_TUNABLES",
+  "HOSTALIASES",
+  "LOCALDOMAIN",
+  "LOCPATH",
+  "NIS_PATH",
+  "NLSPATH",
+  "RESOLV_HOST_CONF",
+  "RES_OPTIONS",
+  "TMPDIR",
+  "TZDIR",
+]);
+
+/** True if `name` must never be in bwrap's own environment (see {@link BwrapPlan.env}). */
+export function isLoaderVariable(name: string): boolean {
+  return /^(LD_|MALLOC_)/.test(name) || LOADER_VARIABLES.has(name);
 }
 
 /** True if `child` is `parent` or lies below it. */
@@ -135,19 +167,24 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // bound inside it where needed (remounting earlier would leave no room for the mount point).
   for (const h of hidden) if (h.kind === "dir") args.push("--remount-ro", h.path);
   // The environment is not on this command line (every local user can read a process's
-  // arguments in /proc): bwrap is started with a cleared environment holding exactly the
-  // command's variables (see {@link bwrapEnvironment}), and passes it on unchanged.
+  // arguments in /proc): bwrap is started with a cleared environment holding the command's
+  // variables (see {@link bwrapEnvironment}), and passes it on unchanged. Loader variables
+  // are the exception: bwrap itself must not see them, so they are set inside the sandbox.
+  for (const [name, value] of Object.entries(plan.env ?? {})) {
+    if (isLoaderVariable(name)) args.push("--setenv", name, value);
+  }
   args.push("--die-with-parent", "--new-session", "--chdir", plan.cwd, "--", ...plan.command);
   return args;
 }
 
 /**
- * The environment to start bwrap with: exactly `env` (nothing of the kernel's), since bwrap
- * hands its own environment to the command. Kept apart from {@link bwrapArgs} so that no
- * value (tokens passed in EXEC's `env`) ever appears in a process's arguments.
+ * The environment to start bwrap with: `env` (nothing of the kernel's) minus its loader
+ * variables, since bwrap hands its own environment to the command. Kept apart from
+ * {@link bwrapArgs} so that no other value (tokens passed in EXEC's `env`) ever appears in a
+ * process's arguments.
  */
 export function bwrapEnvironment(env: Readonly<Record<string, string>>): Record<string, string> {
-  return { ...env };
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !isLoaderVariable(name)));
 }
 
 /**

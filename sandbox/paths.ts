@@ -190,6 +190,26 @@ export async function realRoot(root: string): Promise<string> {
 }
 
 /**
+ * The form an allowed root is stored in (SET_PERMS): `root` with every symlink and `..` in its
+ * existing part resolved, the last component included. A root given through a link (say
+ * `workspace/link/etc` with `link -> /`) is thereby recorded, and bound-checked, as what it
+ * really names (`/etc`).
+ */
+export async function canonicalRoot(root: string): Promise<string> {
+  return await realish(tidy(root));
+}
+
+/**
+ * True if `root` is still canonical: no component of its existing part is a symlink (or was
+ * swapped for one since the root was recorded). Only such roots grant anything: a root that
+ * now goes through a link would otherwise grant whatever the link points to.
+ */
+export async function isCanonicalRoot(root: string): Promise<boolean> {
+  const t = tidy(root);
+  return (await realish(t)) === t;
+}
+
+/**
  * Every blocked root for `identity` (its record's `filesystem.blocked`, `extra`, and
  * {@link ALWAYS_BLOCKED}), both as written and resolved. Other identities' workspaces are not
  * in this list: see {@link workspaceRoots}.
@@ -230,11 +250,21 @@ async function inForeignWorkspace(
   return false;
 }
 
-/** The allowed roots of `access`, resolved. */
-async function allowedRoots(identity: Identity, access: Access): Promise<string[]> {
+/**
+ * The allowed roots of `access` that still grant anything: those that are canonical (see
+ * {@link isCanonicalRoot}), tidied. Targets are real paths, so they are compared lexically.
+ */
+export async function allowedRoots(
+  identity: Identity,
+  access: Access,
+): Promise<{ roots: string[]; through: string[] }> {
   const fs = identity.permissions.filesystem;
-  const roots = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
-  return await Promise.all(roots.map(realRoot));
+  const listed = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
+  const ok = await Promise.all(listed.map(isCanonicalRoot));
+  return {
+    roots: listed.filter((_, i) => ok[i]).map(tidy),
+    through: listed.filter((_, i) => !ok[i]),
+  };
 }
 
 /**
@@ -262,14 +292,19 @@ export async function checkResolved(
       `Permission denied: ${shown} is inside another identity's workspace`,
     );
   }
-  const roots = await allowedRoots(identity, access);
+  const { roots, through } = await allowedRoots(identity, access);
   if (!isUnderAny(target, roots)) {
     const level = identity.permissions.level;
+    const note = through.length === 0
+      ? ""
+      : ` (filesystem.${access} ${
+        through.slice(0, 3).join(", ")
+      } goes through a symbolic link and grants nothing; name the real path)`;
     throw new SyscallError(
       "PERMISSION_DENIED",
-      roots.length === 0
+      roots.length === 0 && through.length === 0
         ? `Permission denied: level ${level} may not ${access} any file`
-        : `Permission denied: ${shown} is outside the paths this identity (level ${level}) may ${access}`,
+        : `Permission denied: ${shown} is outside the paths this identity (level ${level}) may ${access}${note}`,
     );
   }
 }

@@ -27,7 +27,7 @@ import {
   which,
 } from "../sandbox/bwrap.ts";
 import { type KillMode, runProcess } from "../sandbox/run.ts";
-import { checkPath } from "../sandbox/paths.ts";
+import { checkPath, isCanonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
 import { fitPair } from "./fit.ts";
 
@@ -149,18 +149,34 @@ async function resolveCwd(identity: Identity, cwd: string | undefined): Promise<
   return checked;
 }
 
-/** `paths` resolved (symlinks followed), keeping existing directories only. */
+/**
+ * The write roots to bind writable: existing directories whose path is canonical (no symlink
+ * anywhere in it). A root that goes through a link grants nothing — bubblewrap would follow
+ * the link and bind whatever it points to (say the user's home, through `workspace/link`).
+ */
 async function existingDirs(paths: readonly string[]): Promise<string[]> {
   const out = new Set<string>();
   for (const p of paths) {
     try {
+      if (!(await isCanonicalRoot(p))) continue;
       const real = await Deno.realPath(p);
-      if ((await Deno.stat(real)).isDirectory) out.add(real);
+      if ((await Deno.lstat(real)).isDirectory) out.add(real);
     } catch {
       // missing: nothing to bind
     }
   }
   return [...out];
+}
+
+/** The identity's workspace, created if missing; refused if it is not a real directory. */
+async function realWorkspace(identity: Identity): Promise<string> {
+  await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
+  if (!(await isCanonicalRoot(identity.workspace))) {
+    throw permissionDenied(
+      `the workspace ${identity.workspace} is (or goes through) a symbolic link; EXEC binds only real directories`,
+    );
+  }
+  return await Deno.realPath(identity.workspace);
 }
 
 /** Run EXEC for `ctx.identity`. */
@@ -189,8 +205,7 @@ export async function execCommand(
   let argv: string[];
   let killMode: KillMode;
   if (bwrap && mode !== "none") {
-    await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
-    const workspace = await Deno.realPath(identity.workspace);
+    const workspace = await realWorkspace(identity);
     const hidden = await classifyPaths([
       ...new Set([
         ...perms.filesystem.blocked,
@@ -208,7 +223,7 @@ export async function execCommand(
     const writable = await existingDirs(perms.filesystem.write);
     argv = [
       bwrap,
-      ...bwrapArgs({ permissions: perms, workspace, writable, hidden, cwd, command: shell }),
+      ...bwrapArgs({ permissions: perms, workspace, writable, hidden, cwd, command: shell, env }),
     ];
     killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {

@@ -23,9 +23,11 @@ import {
   LevelSchema,
   meetPermissions,
   type Permissions,
+  type PermissionsPatch,
   PermissionsPatchSchema,
   usageCounterChanges,
 } from "../sandbox/permissions.ts";
+import { canonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
 
 const agentId = z.number().int().min(1).max(0xffff_ffff);
@@ -145,7 +147,7 @@ export function proposedRecord(
   caller: Identity,
   target: Identity,
   level: Permissions["level"] | undefined,
-  patch: z.infer<typeof PermissionsPatchSchema> | undefined,
+  patch: PermissionsPatch | undefined,
 ): Permissions {
   const bound = caller.permissions;
   const newLevel = level ?? patch?.level;
@@ -214,6 +216,21 @@ export function narrowDescendants(kernel: Kernel, top: Identity): number[] {
   return changed;
 }
 
+/** `patch` with its filesystem read/write roots canonical (see {@link canonicalRoot}). */
+async function canonicalPatch(patch: PermissionsPatch): Promise<PermissionsPatch> {
+  if (!patch.filesystem) return patch;
+  const roots = async (list: string[] | undefined) =>
+    list && [...new Set(await Promise.all(list.map(canonicalRoot)))];
+  const [read, write] = await Promise.all([
+    roots(patch.filesystem.read),
+    roots(patch.filesystem.write),
+  ]);
+  const filesystem = { ...patch.filesystem };
+  if (read) filesystem.read = read;
+  if (write) filesystem.write = write;
+  return { ...patch, filesystem };
+}
+
 /** SET_PERMS: change a record, never above the caller's own. */
 export const setPerms = defineSyscall({
   op: Op.SET_PERMS,
@@ -223,13 +240,19 @@ export const setPerms = defineSyscall({
   schema: setPermsSchema,
   right: null,
   emptyResponse: { agent_id: 0, permissions: null },
-  handler: (input, ctx): SetPermsResponse => {
+  handler: async (input, ctx): Promise<SetPermsResponse> => {
     const caller = ctx.identity;
     const targetId = input.agent_id ?? caller.id;
     authorize(ctx.kernel, caller, targetId);
+    lookup(ctx.kernel, targetId);
+    // Roots are recorded (and bound-checked) as what they really name: `ws/link/etc` with
+    // `link -> /` is `/etc`. Done first: everything after it is synchronous, so nothing can
+    // change the records between the check and the assignment.
+    const patch = input.permissions && await canonicalPatch(input.permissions);
+    authorize(ctx.kernel, caller, targetId);
     const target = lookup(ctx.kernel, targetId);
-    if (input.permissions) {
-      const counters = usageCounterChanges(target.permissions, input.permissions);
+    if (patch) {
+      const counters = usageCounterChanges(target.permissions, patch);
       if (counters.length > 0) {
         throw permissionDenied(
           `${counters.join(" and ")} ${
@@ -238,7 +261,7 @@ export const setPerms = defineSyscall({
         );
       }
     }
-    const record = proposedRecord(ctx.kernel, caller, target, input.level, input.permissions);
+    const record = proposedRecord(ctx.kernel, caller, target, input.level, patch);
     const violations = boundViolations(record, caller.permissions);
     if (violations.length > 0) {
       throw permissionDenied(

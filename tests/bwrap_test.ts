@@ -110,6 +110,18 @@ Deno.test("bwrapArgs: no environment value on the command line", () => {
   assert.deepEqual(bwrapEnvironment({ TOKEN: "s3cret" }), { TOKEN: "s3cret" });
 });
 
+Deno.test("bwrap never starts with loader variables: they are set inside the sandbox", () => {
+  const env = { TOKEN: "s3cret", LD_PRELOAD: "/ws/x.so", GCONV_PATH: "/ws", MALLOC_TRACE: "/x" };
+  const outer = bwrapEnvironment(env);
+  assert.deepEqual(outer, { TOKEN: "s3cret" });
+  const args = bwrapArgs(plan("sandboxed", { env }));
+  for (const [name, value] of Object.entries(env)) {
+    const at = indexOfSeq(args, "--setenv", name, value);
+    if (name === "TOKEN") assert.equal(at, -1, "a secret never goes on the command line");
+    else assert.ok(at >= 0 && at < args.indexOf("--"), `${name} set inside the sandbox`);
+  }
+});
+
 Deno.test("bwrapArgs: refuses levels without bubblewrap confinement", () => {
   for (const level of ["unrestricted", "readonly", "minimal"] as const) {
     assert.throws(() => bwrapArgs(plan(level)), /no bubblewrap confinement/);

@@ -1,0 +1,171 @@
+/**
+ * Attacks on the permission model and the host syscalls (READ, WRITE, EXEC, HTTP, SET_PERMS)
+ * found in the security audit, each against a real kernel process, real bubblewrap and real
+ * loopback servers. Every test here failed before its fix.
+ */
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { type AgentOSClient, isKernelError } from "../sdk/mod.ts";
+import { bwrapStatus } from "../sandbox/bwrap.ts";
+
+const bwrap = await bwrapStatus();
+const hasBwrap = bwrap.available;
+if (!hasBwrap) {
+  console.warn(
+    `host_security_test: bubblewrap tests skipped: bubblewrap is not usable here (${bwrap.reason})`,
+  );
+}
+
+async function withKernel(
+  args: string[],
+  fn: (k: TestKernel) => Promise<void>,
+): Promise<void> {
+  const k = await startKernel({ args });
+  try {
+    await fn(k);
+  } finally {
+    await k.stop();
+  }
+}
+
+/** The client's workspace (created by a probe write). */
+async function workspaceOf(c: AgentOSClient): Promise<string> {
+  const w = await c.writeFile("probe.txt", "probe");
+  assert.ok(!isKernelError(w), JSON.stringify(w));
+  return dirname(w.path);
+}
+
+function assertDenied(r: unknown, what: string): string {
+  assert.ok(
+    isKernelError(r),
+    `${what}: expected a refusal, got ${JSON.stringify(r).slice(0, 300)}`,
+  );
+  assert.equal(r.code, "PERMISSION_DENIED", `${what}: ${r.error}`);
+  assert.match(r.error, /^Permission denied/);
+  return r.error;
+}
+
+Deno.test({
+  name: "SET_PERMS: a root through a symlink in one's own workspace grants nothing outside it",
+  ignore: !hasBwrap,
+  async fn() {
+    const outside = await Deno.realPath(
+      await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-out" }),
+    );
+    await Deno.writeTextFile(join(outside, "public.txt"), "outside");
+    try {
+      await withKernel(["--client-level", "sandboxed"], async (k) => {
+        const c = await k.client();
+        const ws = await workspaceOf(c);
+        // The sandboxed caller makes a link to / inside its own workspace (EXEC may).
+        const ln = await c.exec("ln -s / link && mkdir real");
+        assert.ok(!isKernelError(ln) && ln.exit_code === 0, JSON.stringify(ln));
+        // Lexically inside the workspace, really outside: refused, naming the real path.
+        const viaLink = `${ws}/link${outside}`;
+        for (const key of ["read", "write"] as const) {
+          const r = await c.setPermissions({
+            permissions: { filesystem: { [key]: [ws, viaLink] } },
+          });
+          const why = assertDenied(r, `filesystem.${key} through a link`);
+          assert.ok(why.includes(outside), why);
+        }
+        const r = await c.readFile(join(outside, "public.txt"));
+        assertDenied(r, "READ outside");
+        const w = await c.writeFile(join(outside, "x.txt"), "pwned");
+        assertDenied(w, "WRITE outside");
+        // A real subdirectory is accepted, then swapped for a link: it grants nothing.
+        const set = await c.setPermissions({
+          permissions: { filesystem: { read: [ws, `${ws}/real`], write: [ws, `${ws}/real`] } },
+        });
+        assert.ok(!isKernelError(set), JSON.stringify(set));
+        const swap = await c.exec(`rmdir real && ln -s ${outside} real`);
+        assert.ok(!isKernelError(swap) && swap.exit_code === 0, JSON.stringify(swap));
+        const again = await c.readFile(join(outside, "public.txt"));
+        const why = assertDenied(again, "READ through a swapped root");
+        assert.match(why, /symbolic link/);
+        assertDenied(await c.writeFile(join(outside, "x.txt"), "pwned"), "WRITE swapped root");
+        // EXEC does not bind a swapped write root either (bwrap would follow the link).
+        const e = await c.exec(`echo pwned > ${outside}/x.txt`);
+        assert.ok(!isKernelError(e) && e.exit_code !== 0, JSON.stringify(e));
+        await assert.rejects(Deno.stat(join(outside, "x.txt")));
+        // The workspace itself keeps working.
+        const own = await c.readFile("probe.txt");
+        assert.ok(!isKernelError(own) && own.content === "probe", JSON.stringify(own));
+      });
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+});
+
+Deno.test("SET_PERMS: roots are recorded as the real paths they name", async () => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "aos-canon" }));
+  try {
+    await Deno.mkdir(join(tmp, "data"));
+    await Deno.symlink(join(tmp, "data"), join(tmp, "alias"));
+    await withKernel([], async (k) => {
+      const c = await k.client();
+      const r = await c.setPermissions({
+        permissions: { filesystem: { read: [`${tmp}/alias/`, `${tmp}//data`] } },
+      });
+      assert.ok(!isKernelError(r), JSON.stringify(r));
+      assert.deepEqual(r.permissions.filesystem.read, [join(tmp, "data")]);
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+let cc: string | null = null;
+for (const name of ["cc", "gcc"]) {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (dir && (await Deno.stat(join(dir, name))).isFile) cc ??= join(dir, name);
+    } catch { /* not here */ }
+  }
+}
+if (!cc) console.warn("host_security_test: the LD_PRELOAD test is skipped: no C compiler");
+
+Deno.test({
+  name: "EXEC: LD_PRELOAD in env never loads into bubblewrap itself (outside the sandbox)",
+  ignore: !hasBwrap || cc === null,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-preload" });
+    const src = join(tmp, "evil.c");
+    const so = join(tmp, "evil.so");
+    const out = join(tmp, "escaped.txt");
+    await Deno.writeTextFile(
+      src,
+      `#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void init(void) {
+  const char *out = getenv("AOS_PRELOAD_OUT");
+  if (!out) return;
+  FILE *f = fopen(out, "a");
+  if (f) { fputs("ran outside the sandbox\\n", f); fclose(f); }
+}
+`,
+    );
+    const built = await new Deno.Command(cc!, { args: ["-shared", "-fPIC", "-o", so, src] })
+      .output();
+    assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+    try {
+      await withKernel(["--client-level", "sandboxed"], async (k) => {
+        const c = await k.client();
+        const w = await c.writeFile("evil.so", await Deno.readFile(so));
+        assert.ok(!isKernelError(w), JSON.stringify(w));
+        const e = await c.exec('echo "$LD_PRELOAD"', {
+          env: { LD_PRELOAD: w.path, AOS_PRELOAD_OUT: out },
+        });
+        assert.ok(!isKernelError(e), JSON.stringify(e));
+        // Inside the sandbox the variable is there (the command's own business)...
+        assert.equal(e.stdout, `${w.path}\n`);
+        // ...but nothing ran where the host's files are writable.
+        await assert.rejects(Deno.stat(out), "the preloaded library ran outside the sandbox");
+      });
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
