@@ -7,7 +7,12 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { denoArgs, everythingBut, HIDDEN_ROOTS, isInside } from "../sandbox/flags.ts";
 import { agentBwrapArgs, type AgentMounts } from "../sandbox/agent_bwrap.ts";
-import { type Level, levelRank, type Permissions } from "../sandbox/permissions.ts";
+import {
+  type Level,
+  levelRank,
+  meetPermissions,
+  type Permissions,
+} from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import type { Kernel } from "./kernel.ts";
@@ -234,6 +239,9 @@ export class AgentSupervisor {
       workspaceName: name,
       network,
     });
+    // No escalation: the level's defaults, narrowed to what the spawner itself holds (its
+    // roots, domains, commands, blocked paths, LLM and EXEC limits).
+    identity.permissions = meetPermissions(identity.permissions, caller.permissions);
     if (spec.canSpawn) identity.permissions.can_spawn = true;
     const runDir = join(k.layout.runDir, String(identity.id));
     const socket = join(runDir, "agent.sock");

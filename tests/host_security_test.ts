@@ -169,3 +169,55 @@ __attribute__((constructor)) static void init(void) {
     }
   },
 });
+
+Deno.test("SPAWN: a narrowed can_spawn parent cannot hand its child the level's full defaults", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    // The parent waits to be told, then spawns a standard child and reports its record.
+    const parentScript = `import { connect } from "agentos";
+const os = await connect();
+await os.recvMessages({ wait: true, timeoutMs: 60000 });
+const child = await os.spawn({ name: "esc-child", level: "standard", script: "setInterval(() => {}, 1000);" });
+const perms = child.success ? await os.getPermissions(child.agent_id) : child;
+await os.sendMessage({ child, perms }, { toName: "esc-owner" });
+setInterval(() => {}, 1000);
+`;
+    assert.ok((await c.request("REGISTER", { name: "esc-owner" })).success);
+    const p = await c.spawn({
+      name: "esc-parent",
+      level: "standard",
+      script: parentScript,
+      can_spawn: true,
+    });
+    assert.ok(!isKernelError(p), JSON.stringify(p));
+    // The owner narrows the parent: one domain, no reads outside its workspace, a short EXEC.
+    const narrowed = await c.setPermissions({
+      agentId: p.agent_id,
+      permissions: {
+        network: ["api.example.com"],
+        filesystem: { read: ["/usr"] },
+        max_exec_time_ms: 1000,
+        llm: { max_calls: 3 },
+      },
+    });
+    assert.ok(!isKernelError(narrowed), JSON.stringify(narrowed));
+    assert.ok((await c.sendMessage("go", { to: p.agent_id })).success);
+    const got = await c.recvMessages({ wait: true, timeoutMs: 60_000 });
+    assert.ok(!isKernelError(got) && got.count === 1, JSON.stringify(got));
+    const { child, perms } = got.messages[0].message as {
+      child: { success: boolean };
+      perms: { success: boolean; permissions: Record<string, unknown> };
+    };
+    assert.ok(child.success && perms.success, JSON.stringify(got.messages[0].message));
+    const cp = perms.permissions as {
+      network: string[];
+      filesystem: { read: string[] };
+      max_exec_time_ms: number;
+      llm: { max_calls: number | null };
+    };
+    assert.deepEqual(cp.network, ["api.example.com"]);
+    assert.deepEqual(cp.filesystem.read, ["/usr"]);
+    assert.ok(cp.max_exec_time_ms <= 1000, String(cp.max_exec_time_ms));
+    assert.equal(cp.llm.max_calls, 3);
+  });
+});
