@@ -122,7 +122,13 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // Hidden paths that contain the workspace are hidden first and the workspace bound back on
   // top; hidden paths inside the workspace are applied after it, so they stay hidden.
   // The workspace itself is never hidden from its owner.
-  const hidden = plan.hidden.filter((h) => h.path !== ws);
+  // A path inside another hidden directory is hidden already (and a mount on it would be
+  // buried by the outer tmpfs): it is dropped, unless it lies in the workspace bound back.
+  const hidden = plan.hidden.filter((h) =>
+    h.path !== ws &&
+    (isWithin(h.path, ws) ||
+      !plan.hidden.some((d) => d.kind === "dir" && d.path !== h.path && isWithin(h.path, d.path)))
+  );
   const outer = hidden.filter((h) => !isWithin(h.path, ws));
   const inner = hidden.filter((h) => isWithin(h.path, ws));
   const writable = plan.writable ?? [];

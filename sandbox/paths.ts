@@ -44,6 +44,12 @@ export interface CheckOptions {
    */
   workspacesDir?: string;
   /**
+   * The kernel's state directory: all of it but the identity's own workspace is blocked (the
+   * kernel's files, the agents' SDK runtime that every agent imports, other workspaces). The
+   * kernel passes `kernel.layout.root`.
+   */
+  stateDir?: string;
+  /**
    * For `write`: accept a path whose parent directories do not exist yet (WRITE `mkdirs`);
    * the directories that would be created must be writable too. Default false.
    */
@@ -236,13 +242,9 @@ export function workspaceRoots(
   return { workspacesDir: workspacesDir ? tidy(workspacesDir) : dirname(own), own };
 }
 
-/** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
-async function inForeignWorkspace(
-  identity: Identity,
-  target: string,
-  workspacesDir?: string,
-): Promise<boolean> {
-  const { workspacesDir: dir, own } = workspaceRoots(identity, workspacesDir);
+/** True if `target` lies in `dir` (written or resolved) but not in `identity`'s workspace. */
+async function insideBut(identity: Identity, target: string, dir: string): Promise<boolean> {
+  const own = tidy(identity.workspace);
   const [ownReal, dirReal] = await Promise.all([realRoot(own), realish(dir)]);
   for (const [d, o] of [[dir, own], [dirReal, ownReal]]) {
     if (isUnder(target, d) && !isUnder(target, o)) return true;
@@ -275,7 +277,7 @@ export async function checkResolved(
   identity: Identity,
   target: string,
   access: Access,
-  options: Pick<CheckOptions, "blocked" | "workspacesDir"> = {},
+  options: Pick<CheckOptions, "blocked" | "workspacesDir" | "stateDir"> = {},
   shown: string = target,
 ): Promise<void> {
   const blocked = await blockedRoots(identity, options.blocked ?? []);
@@ -286,10 +288,17 @@ export async function checkResolved(
       `Permission denied: ${shown} is a blocked path (under ${hit})`,
     );
   }
-  if (await inForeignWorkspace(identity, target, options.workspacesDir)) {
+  const { workspacesDir } = workspaceRoots(identity, options.workspacesDir);
+  if (await insideBut(identity, target, workspacesDir)) {
     throw new SyscallError(
       "PERMISSION_DENIED",
       `Permission denied: ${shown} is inside another identity's workspace`,
+    );
+  }
+  if (options.stateDir !== undefined && await insideBut(identity, target, tidy(options.stateDir))) {
+    throw new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: ${shown} is among the kernel's own files (its state directory); only your workspace there is yours`,
     );
   }
   const { roots, through } = await allowedRoots(identity, access);

@@ -136,9 +136,16 @@ export function baseEnv(identity: Identity): Record<string, string> {
 }
 
 /** The working directory: `cwd` checked as a read path, or the workspace (created on demand). */
-async function resolveCwd(identity: Identity, cwd: string | undefined): Promise<string> {
+async function resolveCwd(
+  identity: Identity,
+  cwd: string | undefined,
+  layout: { root: string; workspacesDir: string },
+): Promise<string> {
   if (cwd === undefined) await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
-  const checked = await checkPath(identity, cwd ?? identity.workspace, "read");
+  const checked = await checkPath(identity, cwd ?? identity.workspace, "read", {
+    workspacesDir: layout.workspacesDir,
+    stateDir: layout.root,
+  });
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(checked);
@@ -199,7 +206,7 @@ export async function execCommand(
     if (!status.available) throw bwrapUnavailable(perms.level, status.reason);
     bwrap = status.path;
   }
-  const cwd = await resolveCwd(identity, input.cwd);
+  const cwd = await resolveCwd(identity, input.cwd, kernel.layout);
   const env = { ...baseEnv(identity), ...input.env };
   const shell = ["/bin/sh", "-c", input.command];
   let argv: string[];
@@ -210,7 +217,10 @@ export async function execCommand(
       ...new Set([
         ...perms.filesystem.blocked,
         ...kernel.blockedPaths(),
-        kernel.layout.workspacesDir, // every other identity's workspace
+        // The kernel's state directory: its files, the agents' SDK runtime, every other
+        // identity's workspace (the caller's own is bound back on top).
+        kernel.layout.root,
+        kernel.layout.workspacesDir,
         ...ambientSecretPaths(
           {
             SSH_AUTH_SOCK: Deno.env.get("SSH_AUTH_SOCK"),

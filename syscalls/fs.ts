@@ -136,6 +136,7 @@ export const read = defineSyscall({
     await ensureWorkspace(ctx.identity, input.path);
     const checked = await checkPathInfo(ctx.identity, input.path, "read", {
       workspacesDir: ctx.kernel.layout.workspacesDir,
+      stateDir: ctx.kernel.layout.root,
     });
     const pre = await Deno.lstat(checked.path).catch(() => null);
     if (pre === null) throw new SyscallError("NOT_FOUND", `${input.path}: no such file`);
@@ -295,6 +296,7 @@ export const write = defineSyscall({
     const checked = await checkPathInfo(ctx.identity, input.path, "write", {
       allowMissingParents: input.mkdirs === true,
       workspacesDir: ctx.kernel.layout.workspacesDir,
+      stateDir: ctx.kernel.layout.root,
     });
     const target = checked.path;
     const { name } = splitPath(target);

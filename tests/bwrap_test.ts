@@ -122,6 +122,26 @@ Deno.test("bwrap never starts with loader variables: they are set inside the san
   }
 });
 
+Deno.test("bwrapArgs: a hidden path inside a hidden directory is not mounted again", () => {
+  const args = bwrapArgs(plan("standard", {
+    hidden: [
+      { path: "/state/kernel", kind: "dir" },
+      { path: "/state", kind: "dir" },
+      { path: "/state/workspaces", kind: "dir" },
+      { path: "/state/sock", kind: "file" },
+      { path: `${WS}/.secret`, kind: "file" },
+    ],
+  }));
+  for (const p of ["/state/kernel", "/state/workspaces", "/state/sock"]) {
+    assert.ok(!args.includes(p), `${p} is already under the /state tmpfs: ${args.join(" ")}`);
+  }
+  const tmpfs = indexOfSeq(args, "--tmpfs", "/state");
+  const ws = indexOfSeq(args, "--bind", WS, WS);
+  const inner = indexOfSeq(args, "--ro-bind", "/dev/null", `${WS}/.secret`);
+  assert.ok(tmpfs >= 0 && ws > tmpfs && inner > ws, args.join(" "));
+  assert.ok(indexOfSeq(args, "--remount-ro", "/state") > ws);
+});
+
 Deno.test("bwrapArgs: refuses levels without bubblewrap confinement", () => {
   for (const level of ["unrestricted", "readonly", "minimal"] as const) {
     assert.throws(() => bwrapArgs(plan(level)), /no bubblewrap confinement/);

@@ -221,3 +221,33 @@ setInterval(() => {}, 1000);
     assert.equal(cp.llm.max_calls, 3);
   });
 });
+
+Deno.test({
+  name: "standard: the kernel's state directory (the agents' SDK runtime) is off limits",
+  ignore: !hasBwrap,
+  async fn() {
+    await withKernel(["--client-level", "standard"], async (k) => {
+      const c = await k.client();
+      const bootstrap = join(k.stateDir, "sdk", "bootstrap.ts");
+      const before = await Deno.readTextFile(bootstrap);
+      // Every agent, unrestricted ones included, imports this file: rewriting it would run
+      // the caller's code at any level.
+      for (const mode of ["append", "write"] as const) {
+        const w = await c.writeFile(bootstrap, "console.log('pwned');", { mode });
+        assert.match(assertDenied(w, `WRITE ${mode}`), /kernel's own files/);
+      }
+      assertDenied(await c.readFile(bootstrap), "READ");
+      assertDenied(await c.exec("pwd", { cwd: join(k.stateDir, "sdk") }), "EXEC cwd");
+      const e = await c.exec(`echo '//x' >> ${bootstrap}; ls -A ${k.stateDir}`);
+      assert.ok(!isKernelError(e), JSON.stringify(e));
+      assert.notEqual(e.stderr, "", "the append must fail inside the sandbox");
+      assert.doesNotMatch(e.stdout, /sdk|kernel|logs|run/);
+      assert.equal(await Deno.readTextFile(bootstrap), before);
+      // The caller's own workspace (inside the state directory) still works, from EXEC too.
+      const own = await c.exec("echo mine > own.txt && cat own.txt");
+      assert.ok(!isKernelError(own) && own.stdout === "mine\n", JSON.stringify(own));
+      const r = await c.readFile("own.txt");
+      assert.ok(!isKernelError(r) && r.content === "mine\n", JSON.stringify(r));
+    });
+  },
+});
