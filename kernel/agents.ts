@@ -536,6 +536,9 @@ export class AgentSupervisor {
       keepReadOnly: [agent.script].filter((s) => masked(s) && !keep.some((o) => isInside(s, o))),
       noNetwork: p.network.length === 0,
       confine: p.level !== "unrestricted",
+      // Below standard, nothing outside the agent's own paths is writable at the OS level
+      // either (a symlink in its workspace leads nowhere writable).
+      readOnlyRoot: p.level !== "unrestricted" && p.level !== "standard",
     };
   }
 

@@ -24,11 +24,18 @@ export interface AgentMounts {
   noNetwork: boolean;
   /** Mask blocked paths and use private /proc and /dev (false: pid namespace only). */
   confine: boolean;
+  /**
+   * Mount the host's filesystem read-only (with `confine`), only `keep` writable: for levels
+   * whose writes stop at their workspace. Deno's checks do not resolve symlinks, so without
+   * this an agent that made `workspace/link -> /anywhere` (EXEC may) writes through it.
+   */
+  readOnlyRoot?: boolean;
 }
 
 /** bubblewrap arguments (without the command) for an agent. Pure. */
 export function agentBwrapArgs(m: AgentMounts): string[] {
-  const args = ["--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent"];
+  const root = m.confine && m.readOnlyRoot ? "--ro-bind" : "--dev-bind";
+  const args = [root, "/", "/", "--unshare-pid", "--die-with-parent"];
   if (!m.confine) return args;
   args.push("--proc", "/proc", "--dev", "/dev");
   if (m.noNetwork) args.push("--unshare-net");

@@ -251,3 +251,49 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "sandboxed agent: a symlink made with EXEC does not let the agent write outside",
+  ignore: !hasBwrap,
+  async fn() {
+    const out = await Deno.realPath(
+      await Deno.makeTempDir({ dir: "/var/tmp", prefix: "aos-agent-out" }),
+    );
+    try {
+      await withKernel([], async (k) => {
+        const c = await k.client();
+        assert.ok((await c.request("REGISTER", { name: "link-owner" })).success);
+        const script = `import { connect } from "agentos";
+const os = await connect();
+const made = await os.exec(${JSON.stringify(`ln -s ${out} link && echo made`)});
+let wrote = "no";
+try {
+  Deno.writeTextFileSync("link/pwned.txt", "escaped");
+  wrote = "yes";
+} catch (e) {
+  wrote = String(e);
+}
+let own = "no";
+try {
+  Deno.writeTextFileSync("own.txt", "mine");
+  own = Deno.readTextFileSync("own.txt");
+} catch (e) {
+  own = String(e);
+}
+await os.sendMessage({ made: made.success && made.stdout, wrote, own }, { toName: "link-owner" });
+`;
+        const s = await c.spawn({ name: "linker", script });
+        assert.ok(!isKernelError(s), JSON.stringify(s));
+        const got = await c.recvMessages({ wait: true, timeoutMs: 60_000 });
+        assert.ok(!isKernelError(got) && got.count === 1, JSON.stringify(got));
+        const m = got.messages[0].message as { made: string; wrote: string; own: string };
+        assert.equal(m.made, "made\n", JSON.stringify(m));
+        assert.notEqual(m.wrote, "yes", "the agent wrote through the link");
+        assert.equal(m.own, "mine", JSON.stringify(m));
+        await assert.rejects(Deno.stat(join(out, "pwned.txt")));
+      });
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
