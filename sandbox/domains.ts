@@ -28,6 +28,21 @@ export function hostMatches(host: string, pattern: string): boolean {
   return h === p;
 }
 
+/**
+ * True if domain pattern `bound` covers domain pattern `candidate` (SET_PERMS bounds): `*`
+ * covers everything; `*.example.com` covers `example.com`, its subdomains and their
+ * wildcards; a plain host covers only itself. For a plain `candidate` this is
+ * {@link hostMatches}.
+ */
+export function patternCovers(bound: string, candidate: string): boolean {
+  const b = normalizeHost(bound);
+  const c = normalizeHost(candidate);
+  if (b === "*") return true;
+  if (c === "*") return false;
+  if (!c.startsWith("*.")) return hostMatches(c, b);
+  return b.startsWith("*.") && hostMatches(c.slice(2), b);
+}
+
 /** True if some pattern of `allowlist` matches `host`. */
 export function hostAllowed(host: string, allowlist: readonly string[]): boolean {
   return allowlist.some((p) => hostMatches(host, p));

@@ -4,6 +4,8 @@
  * @module
  */
 import { z } from "zod";
+import { normalizeHost, patternCovers } from "./domains.ts";
+import { isUnder } from "./paths.ts";
 
 /** Levels from most to least powerful. */
 export const LEVELS = ["unrestricted", "standard", "sandboxed", "readonly", "minimal"] as const;
@@ -223,7 +225,7 @@ export function applyPatch(record: Permissions, patch: PermissionsPatch): Permis
   }
   if (patch.exec) out.exec = [...patch.exec];
   if (patch.blocked_commands) out.blocked_commands = [...patch.blocked_commands];
-  if (patch.network) out.network = patch.network.map(normalizeDomain);
+  if (patch.network) out.network = patch.network.map(normalizeHost);
   if (patch.llm) {
     if (patch.llm.max_tokens !== undefined) out.llm.max_tokens = patch.llm.max_tokens;
     if (patch.llm.max_calls !== undefined) out.llm.max_calls = patch.llm.max_calls;
@@ -242,43 +244,6 @@ export function usageCounterChanges(record: Permissions, patch: PermissionsPatch
     changed.push("llm.calls_made");
   }
   return changed;
-}
-
-/** Lower-case a domain pattern and drop a trailing dot. */
-export function normalizeDomain(d: string): string {
-  return d.toLowerCase().replace(/\.$/, "");
-}
-
-/** True if `path` is `root` or inside it, on whole components (both absolute). */
-function pathUnder(path: string, root: string): boolean {
-  const tidy = (p: string) => "/" + p.split("/").filter((s) => s !== "" && s !== ".").join("/");
-  const p = tidy(path);
-  const r = tidy(root);
-  return r === "/" || p === r || p.startsWith(r + "/");
-}
-
-/**
- * True if domain pattern `bound` covers domain pattern `candidate`: `*` covers everything;
- * `*.example.com` covers `example.com`, its subdomains and their wildcards; a plain host covers
- * only itself.
- */
-export function domainCovers(bound: string, candidate: string): boolean {
-  const b = normalizeDomain(bound);
-  const c = normalizeDomain(candidate);
-  if (b === "*") return true;
-  if (c === "*") return false;
-  if (b.startsWith("*.")) {
-    const base = b.slice(2);
-    const cBase = c.startsWith("*.") ? c.slice(2) : c;
-    return cBase === base || cBase.endsWith("." + base);
-  }
-  return b === c;
-}
-
-/** True if host name `host` is allowed by the domain patterns `patterns`. */
-export function domainAllowed(patterns: readonly string[], host: string): boolean {
-  const h = normalizeDomain(host);
-  return patterns.some((p) => domainCovers(p, h));
 }
 
 function fmtLimit(n: number | null): string {
@@ -302,13 +267,13 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
   }
   for (const key of ["read", "write"] as const) {
     for (const root of candidate.filesystem[key]) {
-      if (!bound.filesystem[key].some((b) => pathUnder(root, b))) {
+      if (!bound.filesystem[key].some((b) => isUnder(root, b))) {
         v.push(`filesystem.${key} ${root} is outside the bound's filesystem.${key}`);
       }
     }
   }
   for (const b of bound.filesystem.blocked) {
-    if (!candidate.filesystem.blocked.some((c) => pathUnder(b, c))) {
+    if (!candidate.filesystem.blocked.some((c) => isUnder(b, c))) {
       v.push(`filesystem.blocked must keep ${b}`);
     }
   }
@@ -321,7 +286,7 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
     if (!candidate.blocked_commands.includes(b)) v.push(`blocked_commands must keep ${b}`);
   }
   for (const c of candidate.network) {
-    if (!bound.network.some((b) => domainCovers(b, c))) {
+    if (!bound.network.some((b) => patternCovers(b, c))) {
       v.push(`network allows ${c}, which the bound does not`);
     }
   }
@@ -353,8 +318,8 @@ function minLimit(a: number | null, b: number | null): number | null {
 
 function meetRoots(a: readonly string[], b: readonly string[]): string[] {
   const out = [
-    ...a.filter((x) => b.some((y) => pathUnder(x, y))),
-    ...b.filter((y) => a.some((x) => pathUnder(y, x))),
+    ...a.filter((x) => b.some((y) => isUnder(x, y))),
+    ...b.filter((y) => a.some((x) => isUnder(y, x))),
   ];
   return [...new Set(out)];
 }
@@ -367,8 +332,8 @@ function meetNames(a: readonly string[], b: readonly string[]): string[] {
 
 function meetDomains(a: readonly string[], b: readonly string[]): string[] {
   const out = [
-    ...a.filter((x) => b.some((y) => domainCovers(y, x))),
-    ...b.filter((y) => a.some((x) => domainCovers(x, y))),
+    ...a.filter((x) => b.some((y) => patternCovers(y, x))),
+    ...b.filter((y) => a.some((x) => patternCovers(x, y))),
   ];
   return [...new Set(out)];
 }

@@ -257,7 +257,8 @@ export async function execCommand(
       "EXEC was cancelled: the connection closed or the kernel is stopping",
     );
   }
-  const decoder = new TextDecoder(); // lossy: invalid UTF-8 becomes U+FFFD
+  // Lossy: invalid UTF-8 becomes U+FFFD. A leading BOM is output like any other character.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const fitted = fitPair(
     decoder.decode(result.stdout),
     decoder.decode(result.stderr),

@@ -72,7 +72,8 @@ export function fitPair(
   return { a: fa.text, b: fb.text, truncated: fa.truncated || fb.truncated };
 }
 
-const strict = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte-order mark is content, kept like any other character.
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decode bytes as UTF-8 if they are valid UTF-8 (allowing a sequence cut at the end when
@@ -92,4 +93,21 @@ export function decodeUtf8(bytes: Uint8Array, cut = false): string | null {
     }
   }
   return null;
+}
+
+/** Base64 of `bytes` (the runtime's own encoder). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  return (bytes as unknown as { toBase64(): string }).toBase64();
+}
+
+/** The bytes of strict base64 `text` (padding bits must be zero), or null if it is not base64. */
+export function base64ToBytes(text: string): Uint8Array | null {
+  const from = (Uint8Array as unknown as {
+    fromBase64(s: string, o: { lastChunkHandling: string }): Uint8Array;
+  }).fromBase64;
+  try {
+    return from(text, { lastChunkHandling: "strict" });
+  } catch {
+    return null;
+  }
 }

@@ -15,7 +15,7 @@ import {
   resolveHost,
 } from "../sandbox/domains.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
-import { decodeUtf8, fitJsonString } from "./fit.ts";
+import { base64ToBytes, bytesToBase64, decodeUtf8, fitJsonString } from "./fit.ts";
 
 /** Default HTTP timeout, in seconds (the whole exchange, redirects included). */
 export const DEFAULT_HTTP_TIMEOUT_S = 30;
@@ -65,24 +65,12 @@ export interface HttpResponse {
   redirects: number;
 }
 
-/** Base64 of `bytes` (chunked, so large bodies do not overflow the call stack). */
-export function toBase64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
-
 function fromBase64(s: string): Uint8Array {
-  try {
-    const bin = atob(s);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  } catch {
+  const bytes = base64ToBytes(s);
+  if (bytes === null) {
     throw new SyscallError("INVALID_MSG", 'HTTP: field "body" is not valid base64');
   }
+  return bytes;
 }
 
 /** Check one hop's URL for the caller: scheme, allowlist, resolved addresses. */
@@ -300,7 +288,7 @@ async function buildResponse(
   const cut = read.bytes.length > maxRaw;
   return {
     ...base,
-    body: toBase64(cut ? read.bytes.subarray(0, maxRaw) : read.bytes),
+    body: bytesToBase64(cut ? read.bytes.subarray(0, maxRaw) : read.bytes),
     body_encoding: "base64",
     truncated: read.truncated || cut,
   };

@@ -297,3 +297,43 @@ await os.sendMessage({ made: made.success && made.stdout, wrote, own }, { toName
     }
   },
 });
+
+Deno.test("READ and EXEC keep a byte-order mark: pages never drop or skip bytes", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    const text = "\uFEFFhello \uFEFF world";
+    assert.ok(!isKernelError(await c.writeFile("bom.txt", text)));
+    const whole = await c.readFile("bom.txt");
+    assert.ok(!isKernelError(whole), JSON.stringify(whole));
+    assert.equal(whole.content, text);
+    assert.equal(whole.length, new TextEncoder().encode(text).length);
+    // Page by page, 3 bytes at a time: the pieces put together are the file.
+    let offset = 0;
+    let joined = "";
+    for (let i = 0; i < 100; i++) {
+      const page = await c.readFile("bom.txt", { offset, length: 4 });
+      assert.ok(!isKernelError(page), JSON.stringify(page));
+      joined += page.content;
+      offset += page.length;
+      if (!page.truncated) break;
+    }
+    assert.equal(joined, text);
+    // A page of control characters (6 JSON bytes each) is cut to fit, and paging goes on
+    // from exactly where it stopped, with a BOM first.
+    const ctl = "\uFEFF" + "\u0001".repeat(400_000);
+    assert.ok(!isKernelError(await c.writeFile("ctl.txt", new TextEncoder().encode(ctl))));
+    let got = "";
+    offset = 0;
+    for (let i = 0; i < 20; i++) {
+      const page = await c.readFile("ctl.txt", { offset });
+      assert.ok(!isKernelError(page), JSON.stringify(page).slice(0, 200));
+      got += page.content;
+      offset += page.length;
+      if (!page.truncated) break;
+    }
+    assert.equal(got.length, ctl.length);
+    assert.ok(got === ctl);
+    const e = await c.exec("printf '\\357\\273\\277bom'");
+    assert.ok(!isKernelError(e) && e.stdout === "\uFEFFbom", JSON.stringify(e));
+  });
+});
