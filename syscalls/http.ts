@@ -154,13 +154,14 @@ async function readCapped(
 }
 
 function collectHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is a header like any other.
+  const out: Record<string, string> = Object.create(null);
   let used = 0;
   for (const [name, value] of headers) {
     const cost = name.length + value.length + 8;
     if (used + cost > MAX_HEADER_BYTES) break;
     used += cost;
-    out[name] = name in out ? `${out[name]}, ${value}` : value;
+    out[name] = Object.hasOwn(out, name) ? `${out[name]}, ${value}` : value;
   }
   return out;
 }

@@ -337,3 +337,26 @@ Deno.test("READ and EXEC keep a byte-order mark: pages never drop or skip bytes"
     assert.ok(!isKernelError(e) && e.stdout === "\uFEFFbom", JSON.stringify(e));
   });
 });
+
+Deno.test("HTTP: response headers named like Object properties come back as sent", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response("x", {
+        headers: [["constructor", "c1"], ["__proto__", "p1"], ["x-a", "1"], ["x-a", "2"]],
+      }),
+  );
+  try {
+    await withKernel([], async (k) => {
+      const c = await k.client();
+      const r = await c.http(`http://127.0.0.1:${server.addr.port}/`);
+      assert.ok(!isKernelError(r), JSON.stringify(r));
+      const own = (name: string) => Object.hasOwn(r.headers, name) ? r.headers[name] : undefined;
+      assert.equal(own("constructor"), "c1");
+      assert.equal(own("__proto__"), "p1");
+      assert.equal(own("x-a"), "1, 2");
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
