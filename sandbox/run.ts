@@ -225,7 +225,9 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
     releaseStop,
     Math.max(500, options.timeoutMs - (performance.now() - started)),
   );
-  const [stdout, stderr] = await Promise.all([out, err, writing]);
+  // A leftover may hold stdin open without reading it: the write then never ends. It is not
+  // waited for past the point where reading stops (the pending write fails once it exits).
+  const [stdout, stderr] = await Promise.all([out, err, Promise.race([writing, stopReading])]);
   clearTimeout(rest);
   releaseStop();
   options.signal.removeEventListener("abort", onAbort);

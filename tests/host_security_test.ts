@@ -360,3 +360,36 @@ Deno.test("HTTP: response headers named like Object properties come back as sent
     await server.shutdown();
   }
 });
+
+/** SIGKILL every process whose command line contains `marker` (this test's leftovers). */
+async function reapMarked(marker: string): Promise<void> {
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const cmdline = await Deno.readTextFile(`/proc/${e.name}/cmdline`);
+      if (cmdline.replaceAll("\0", " ").includes(marker)) Deno.kill(Number(e.name), "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+
+Deno.test("EXEC: a leftover holding an unread stdin does not keep EXEC waiting", async () => {
+  const m = `100.${Math.floor(Math.random() * 1e9)}`;
+  // No setsid on PATH: leftovers are not killed as a group once the command exits.
+  const k = await startKernel({ env: { PATH: "/nonexistent-agentos-path" } });
+  try {
+    const c = await k.client();
+    const started = Date.now();
+    const r = await c.exec(`exec 3<&0; /bin/sleep ${m} & exit 0`, {
+      stdin: "x".repeat(1_000_000),
+      timeout: 5,
+    });
+    assert.ok(!isKernelError(r), JSON.stringify(r).slice(0, 300));
+    assert.equal(r.exit_code, 0);
+    assert.ok(Date.now() - started < 30_000, `EXEC took ${Date.now() - started} ms`);
+    // The kernel still answers.
+    assert.ok((await c.request("GET_PERMS", {})).success);
+  } finally {
+    await k.stop();
+    await reapMarked(`sleep ${m}`);
+  }
+});
