@@ -277,6 +277,12 @@ export const write = defineSyscall({
   emptyResponse: { bytes_written: 0 },
   handler: async (input, ctx): Promise<WriteResponse> => {
     const mode = input.mode ?? "write";
+    if (input.path.endsWith("/")) {
+      throw new SyscallError(
+        "INVALID_MSG",
+        `${input.path} ends with "/", which names a directory; WRITE writes files (drop the "/")`,
+      );
+    }
     const bytes = input.encoding === "base64"
       ? fromBase64(input.content)
       : encoder.encode(input.content);

@@ -393,3 +393,16 @@ Deno.test("EXEC: a leftover holding an unread stdin does not keep EXEC waiting",
     await reapMarked(`sleep ${m}`);
   }
 });
+
+Deno.test("WRITE: a path ending in / names a directory and is refused", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    const ws = await workspaceOf(c);
+    for (const mode of ["write", "create", "append"] as const) {
+      const r = await c.writeFile("new.txt/", "x", { mode });
+      assert.ok(isKernelError(r) && r.code === "INVALID_MSG", JSON.stringify(r));
+      assert.match(r.error, /names a directory/);
+    }
+    await assert.rejects(Deno.stat(join(ws, "new.txt")));
+  });
+});
