@@ -29,6 +29,12 @@ const MAX_COMPONENTS = 1024;
 
 /** Paths blocked for every identity, in addition to its record's `filesystem.blocked`. */
 export const ALWAYS_BLOCKED: readonly string[] = ["/proc"];
+/**
+ * Paths never written, whatever the record says: sysfs files are regular files to `stat`, but
+ * writing them changes kernel and device settings (a kernel running as root could be made to
+ * suspend the machine by an "append").
+ */
+export const WRITE_BLOCKED: readonly string[] = ["/sys"];
 
 /** The access a path is checked for. */
 export type Access = "read" | "write";
@@ -286,6 +292,13 @@ export async function checkResolved(
     throw new SyscallError(
       "PERMISSION_DENIED",
       `Permission denied: ${shown} is a blocked path (under ${hit})`,
+    );
+  }
+  const settings = access === "write" ? WRITE_BLOCKED.find((b) => isUnder(target, b)) : undefined;
+  if (settings !== undefined) {
+    throw new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: ${shown} is under ${settings} (kernel and device settings); WRITE never writes there`,
     );
   }
   const { workspacesDir } = workspaceRoots(identity, options.workspacesDir);

@@ -406,3 +406,18 @@ Deno.test("WRITE: a path ending in / names a directory and is refused", async ()
     await assert.rejects(Deno.stat(join(ws, "new.txt")));
   });
 });
+
+Deno.test("WRITE never writes sysfs (kernel and device settings), even as unrestricted", async () => {
+  // An invalid value: were it written, the kernel would refuse it (EINVAL), so this is safe.
+  const target = "/sys/kernel/mm/ksm/run";
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    for (const mode of ["append", "write"] as const) {
+      const r = await c.writeFile(target, "not-a-number\n", { mode });
+      assert.match(assertDenied(r, `WRITE ${mode} ${target}`), /under \/sys/);
+    }
+    // Reading is fine where the file exists.
+    const read = await c.readFile(target);
+    assert.ok(!isKernelError(read) || read.code === "NOT_FOUND", JSON.stringify(read));
+  });
+});
