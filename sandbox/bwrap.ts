@@ -21,6 +21,23 @@ export const BWRAP_INSTALL_HINT =
 /** The PATH given to EXEC'd commands when the kernel has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/**
+ * The base of the `sandboxed` shape (and of the start-up probe, so that what is probed is
+ * what runs): host read-only, own /dev, /proc and /tmp, every namespace unshared.
+ */
+const SANDBOXED_BASE = [
+  "--ro-bind",
+  "/",
+  "/",
+  "--dev",
+  "/dev",
+  "--proc",
+  "/proc",
+  "--tmpfs",
+  "/tmp",
+  "--unshare-all",
+] as const;
+
 /** How EXEC is confined for a level. */
 export type ConfinementMode = "none" | "standard" | "sandboxed" | "denied";
 
@@ -136,19 +153,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   const args: string[] = [];
   if (mode === "sandboxed") {
     const shareNet = plan.permissions.can_http && plan.permissions.network.length > 0;
-    args.push(
-      "--ro-bind",
-      "/",
-      "/",
-      "--dev",
-      "/dev",
-      "--proc",
-      "/proc",
-      "--tmpfs",
-      "/tmp",
-      "--unshare-all",
-      ...(shareNet ? ["--share-net"] : []),
-    );
+    args.push(...SANDBOXED_BASE, ...(shareNet ? ["--share-net"] : []));
   } else {
     args.push(
       rootWritable ? "--bind" : "--ro-bind",
@@ -278,16 +283,7 @@ async function probeBwrap(): Promise<BwrapStatus> {
   try {
     const out = await new Deno.Command(path, {
       args: [
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-all",
+        ...SANDBOXED_BASE,
         "--die-with-parent",
         "--new-session",
         "--clearenv",

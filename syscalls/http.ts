@@ -15,7 +15,7 @@ import {
   resolveHost,
 } from "../sandbox/domains.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
-import { base64ToBytes, bytesToBase64, decodeUtf8, fitJsonString } from "./fit.ts";
+import { base64ToBytes, bytesToBase64, decodeUtf8, fitJsonString, readCapped } from "./fit.ts";
 
 /** Default HTTP timeout, in seconds (the whole exchange, redirects included). */
 export const DEFAULT_HTTP_TIMEOUT_S = 30;
@@ -113,44 +113,6 @@ export async function checkTarget(
       );
     }
   }
-}
-
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  if (!body) return { bytes: new Uint8Array(0), truncated: false };
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let kept = 0;
-  let truncated = false;
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      const take = value.subarray(0, max - kept);
-      chunks.push(take);
-      kept += take.length;
-      if (take.length < value.length || kept >= max) {
-        // Anything more is over the cap: look whether there is more, then stop reading.
-        if (take.length < value.length) truncated = true;
-        else {
-          const next = await reader.read();
-          truncated = !next.done && next.value.length > 0;
-        }
-        break;
-      }
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  const bytes = new Uint8Array(kept);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return { bytes, truncated };
 }
 
 function collectHeaders(headers: Headers): Record<string, string> {
