@@ -5,6 +5,13 @@
  */
 import { isIP } from "node:net";
 
+/**
+ * Cloud metadata addresses (AWS, GCP, Azure: 169.254.169.254; AWS over IPv6), which hand out
+ * the host's cloud credentials. HTTP refuses them (and all of 169.254.0.0/16) unless the
+ * allowlist names them exactly; agents' Deno flags deny them likewise.
+ */
+export const METADATA_ADDRESSES: readonly string[] = ["169.254.169.254", "fd00:ec2::254"];
+
 /** Lower-case a host, drop IPv6 brackets and a trailing dot. */
 export function normalizeHost(host: string): string {
   let h = host.trim().toLowerCase();

@@ -421,3 +421,30 @@ Deno.test("WRITE never writes sysfs (kernel and device settings), even as unrest
     assert.ok(!isKernelError(read) || read.code === "NOT_FOUND", JSON.stringify(read));
   });
 });
+
+Deno.test("standard agent: cloud metadata addresses are denied to its own fetch too", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    assert.ok((await c.request("REGISTER", { name: "meta-owner" })).success);
+    const script = `import { connect } from "agentos";
+const os = await connect();
+const out = {};
+for (const url of ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/"]) {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(3000) });
+    out[url] = "reached";
+  } catch (e) {
+    out[url] = e instanceof Deno.errors.NotCapable ? "denied" : String(e);
+  }
+}
+await os.sendMessage(out, { toName: "meta-owner" });
+`;
+    const s = await c.spawn({ name: "meta", level: "standard", script });
+    assert.ok(!isKernelError(s), JSON.stringify(s));
+    const got = await c.recvMessages({ wait: true, timeoutMs: 60_000 });
+    assert.ok(!isKernelError(got) && got.count === 1, JSON.stringify(got));
+    for (const [url, what] of Object.entries(got.messages[0].message as Record<string, string>)) {
+      assert.equal(what, "denied", `${url}: ${what}`);
+    }
+  });
+});
