@@ -36,13 +36,25 @@ export const DEFAULT_EXEC_TIMEOUT_S = 30;
 /** Room kept in the response frame for everything but stdout and stderr. */
 const RESPONSE_OVERHEAD = 4096;
 
+/** Longest command line in UTF-8 bytes: Linux's limit for one argument, less its NUL. */
+export const MAX_COMMAND_BYTES = 131_071;
+
+const utf8 = new TextEncoder();
+function utf8Length(s: string): number {
+  return utf8.encode(s).length;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const noNul = (s: string) => !s.includes("\0");
 
 /** EXEC's payload. */
 export const ExecRequestSchema = z.object({
   /** Shell command line, run as `sh -c <command>`. */
-  command: z.string().min(1).max(131_072).refine(noNul, "must not contain NUL bytes"),
+  command: z.string().min(1).max(MAX_COMMAND_BYTES).refine(noNul, "must not contain NUL bytes")
+    .refine(
+      (c) => utf8Length(c) <= MAX_COMMAND_BYTES,
+      `must be at most ${MAX_COMMAND_BYTES} bytes in UTF-8 (the operating system's limit for one argument); pass a longer script on stdin with command "sh -s"`,
+    ),
   /** Working directory (checked like a READ path); default: the caller's workspace. */
   cwd: z.string().min(1).max(4096).refine(noNul, "must not contain NUL bytes").optional(),
   /** Seconds before the whole process group is killed (default 30, capped by max_exec_time_ms). */

@@ -448,3 +448,18 @@ await os.sendMessage(out, { toName: "meta-owner" });
     }
   });
 });
+
+Deno.test("EXEC: a command over the OS limit for one argument is INVALID_MSG, saying what to do", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    for (const command of ["#" + "a".repeat(131_071), "#" + "é".repeat(70_000)]) {
+      const r = await c.exec(command);
+      assert.ok(isKernelError(r) && r.code === "INVALID_MSG", JSON.stringify(r).slice(0, 300));
+      assert.match(r.error, /stdin/);
+    }
+    const ok = await c.exec("#" + "a".repeat(131_070));
+    assert.ok(!isKernelError(ok) && ok.exit_code === 0, JSON.stringify(ok).slice(0, 300));
+    const script = await c.exec("sh -s", { stdin: "echo " + "b".repeat(200_000) + " | wc -c" });
+    assert.ok(!isKernelError(script) && script.stdout.trim() === "200001", JSON.stringify(script));
+  });
+});
