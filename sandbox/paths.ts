@@ -148,25 +148,45 @@ function osError(err: unknown, path: string): SyscallError {
  * Resolve absolute `abs` as far as it exists, by the operating system's rules (so `link/..`
  * means what the kernel would make of it). Components after the existing prefix are returned
  * as `missing`; a missing component that is `.` or `..` cannot be resolved and is NOT_FOUND.
+ *
+ * The longest existing prefix is found by bisection (a prefix exists only if every shorter
+ * one does): a few `realpath` calls for any depth, so that deep paths that do not exist (say,
+ * 256 roots of 1,000 components each) cost no more than shallow ones.
  */
-async function resolveLoose(abs: string, depth = 0): Promise<Loose> {
-  if (depth > MAX_COMPONENTS) {
+async function resolveLoose(abs: string): Promise<Loose> {
+  const parts = abs.split("/").filter((p) => p !== "");
+  if (parts.length > MAX_COMPONENTS) {
     throw new SyscallError("INVALID_MSG", `path has more than ${MAX_COMPONENTS} components`);
   }
-  try {
-    return { base: await Deno.realPath(abs), missing: [] };
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw osError(err, abs);
+  const real = async (k: number): Promise<string | null> => {
+    try {
+      return await Deno.realPath("/" + parts.slice(0, k).join("/"));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw osError(err, abs);
+    }
+  };
+  const whole = await real(parts.length);
+  if (whole !== null) return { base: whole, missing: [] };
+  // Invariant: prefix `lo` exists (resolving to `base`), prefix `hi + 1` does not.
+  let lo = 0;
+  let hi = parts.length - 1;
+  let base = "/";
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    const r = await real(mid);
+    if (r !== null) {
+      lo = mid;
+      base = r;
+    } else {
+      hi = mid - 1;
+    }
   }
-  const trimmed = abs.replace(/\/+$/, "");
-  const cut = trimmed.lastIndexOf("/");
-  const name = trimmed.slice(cut + 1);
-  if (name === "" || name === "." || name === "..") {
+  const missing = parts.slice(lo);
+  if (missing.some((m) => m === "." || m === "..")) {
     throw new SyscallError("NOT_FOUND", `${abs}: no such file or directory`);
   }
-  const parent = cut <= 0 ? "/" : trimmed.slice(0, cut);
-  const up = await resolveLoose(parent, depth + 1);
-  return { base: up.base, missing: [...up.missing, name] };
+  return { base, missing };
 }
 
 /** Join a real base path and missing components. */

@@ -463,3 +463,23 @@ Deno.test("EXEC: a command over the OS limit for one argument is INVALID_MSG, sa
     assert.ok(!isKernelError(script) && script.stdout.trim() === "200001", JSON.stringify(script));
   });
 });
+
+Deno.test("deep roots that do not exist cost little (no per-component realpath walk)", async () => {
+  await withKernel(["--client-level", "sandboxed"], async (k) => {
+    const c = await k.client();
+    const ws = await workspaceOf(c);
+    // 255 roots of ~1,000 missing components each: resolving them one component at a time
+    // took seconds for every READ, on a kernel shared with everyone else.
+    const deep = (i: number) => `${ws}/${"a/".repeat(1000).slice(0, 3900 - ws.length)}${i}`;
+    const roots = [ws, ...Array.from({ length: 255 }, (_, i) => deep(i))];
+    const started = performance.now();
+    const set = await c.setPermissions({ permissions: { filesystem: { read: roots } } });
+    assert.ok(!isKernelError(set), JSON.stringify(set).slice(0, 300));
+    for (let i = 0; i < 3; i++) {
+      const r = await c.readFile("probe.txt");
+      assert.ok(!isKernelError(r) && r.content === "probe", JSON.stringify(r).slice(0, 300));
+    }
+    const ms = performance.now() - started;
+    assert.ok(ms < 5_000, `SET_PERMS and 3 READs took ${Math.round(ms)} ms`);
+  });
+});
