@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { normalizeHost, patternCovers } from "./domains.ts";
-import { isUnder } from "./paths.ts";
+import { underAnyOf } from "./paths.ts";
 
 /** Levels from most to least powerful. */
 export const LEVELS = ["unrestricted", "standard", "sandboxed", "readonly", "minimal"] as const;
@@ -266,14 +266,16 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
     if (candidate[right] && !bound[right]) v.push(`${right} is not held by the bound`);
   }
   for (const key of ["read", "write"] as const) {
+    const inBound = underAnyOf(bound.filesystem[key]);
     for (const root of candidate.filesystem[key]) {
-      if (!bound.filesystem[key].some((b) => isUnder(root, b))) {
+      if (!inBound(root)) {
         v.push(`filesystem.${key} ${root} is outside the bound's filesystem.${key}`);
       }
     }
   }
+  const stillBlocked = underAnyOf(candidate.filesystem.blocked);
   for (const b of bound.filesystem.blocked) {
-    if (!candidate.filesystem.blocked.some((c) => isUnder(b, c))) {
+    if (!stillBlocked(b)) {
       v.push(`filesystem.blocked must keep ${b}`);
     }
   }
@@ -318,8 +320,8 @@ function minLimit(a: number | null, b: number | null): number | null {
 
 function meetRoots(a: readonly string[], b: readonly string[]): string[] {
   const out = [
-    ...a.filter((x) => b.some((y) => isUnder(x, y))),
-    ...b.filter((y) => a.some((x) => isUnder(y, x))),
+    ...a.filter(underAnyOf(b)),
+    ...b.filter(underAnyOf(a)),
   ];
   return [...new Set(out)];
 }

@@ -483,3 +483,33 @@ Deno.test("deep roots that do not exist cost little (no per-component realpath w
     assert.ok(ms < 5_000, `SET_PERMS and 3 READs took ${Math.round(ms)} ms`);
   });
 });
+
+Deno.test("SET_PERMS with 1,000 long blocked paths does not stall the kernel", async () => {
+  await withKernel(["--client-level", "standard"], async (k) => {
+    const c = await k.client();
+    const other = await k.client();
+    const cur = await c.getPermissions();
+    assert.ok(!isKernelError(cur));
+    const many = Array.from({ length: 1000 }, (_, i) => `/x${"/y".repeat(450)}${i}`);
+    const blocked = [...cur.permissions.filesystem.blocked, ...many];
+    assert.ok((await c.setPermissions({ permissions: { filesystem: { blocked } } })).success);
+    // Checking 1,000 against 1,000 pairwise ran for seconds, synchronously: every connection
+    // of the kernel waited.
+    const pending = c.setPermissions({
+      permissions: { filesystem: { blocked: [...blocked].reverse() } },
+    });
+    let done = false;
+    const finished = pending.then((r) => {
+      done = true;
+      return r;
+    });
+    let waited = 0;
+    while (!done) {
+      const started = performance.now();
+      assert.ok((await other.getPermissions()).success);
+      waited = Math.max(waited, performance.now() - started);
+    }
+    assert.ok((await finished).success);
+    assert.ok(waited < 2_000, `another connection waited ${Math.round(waited)} ms`);
+  });
+});
