@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { runCli, startKernel, type TestKernel } from "./helpers/kernel.ts";
 import { type AgentOSClient, isKernelError } from "../sdk/mod.ts";
 import { bwrapStatus } from "../sandbox/bwrap.ts";
 
@@ -512,4 +512,12 @@ Deno.test("SET_PERMS with 1,000 long blocked paths does not stall the kernel", a
     assert.ok((await finished).success);
     assert.ok(waited < 2_000, `another connection waited ${Math.round(waited)} ms`);
   });
+});
+
+Deno.test("agentos perms --agent: ids outside 1..2^32-1 are usage errors (exit 2)", async () => {
+  for (const bad of ["0", "-1", "4294967296", "9999999999", "1.5", "x"]) {
+    const r = await runCli(["perms", "--socket", "/nonexistent/agentos.sock", `--agent=${bad}`]);
+    assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--agent must be a numeric identity id/);
+  }
 });
