@@ -93,7 +93,8 @@ export async function checkTarget(
     throw new SyscallError("INVALID_MSG", `URLs with credentials are not accepted${where}`);
   }
   const host = normalizeHost(url.hostname);
-  if (!hostAllowed(host, allowlist)) {
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (!hostAllowed(host, allowlist, port)) {
     throw permissionDenied(
       `host ${host}${where} is not in the network allowlist (${allowlist.join(", ") || "empty"})`,
     );

@@ -19,6 +19,8 @@ import {
   hostAllowed,
   hostMatches,
   parseIPv6,
+  patternCovers,
+  splitPattern,
 } from "../sandbox/domains.ts";
 import { decodeUtf8, fitJsonString, fitPair, jsonStringBytes } from "../syscalls/fit.ts";
 import { SyscallError } from "../kernel/errors.ts";
@@ -212,6 +214,31 @@ Deno.test("hostMatches: *, exact, *.domain (the domain itself and subdomains)", 
   }
   assert.ok(!hostAllowed("x.org", []));
   assert.ok(hostAllowed("x.org", ["a.com", "*.x.org"]));
+});
+
+Deno.test("hostMatches: a pattern with a port matches that port only", () => {
+  const cases: [string, string, string | undefined, boolean][] = [
+    ["localhost", "localhost:8080", "8080", true],
+    ["localhost", "localhost:8080", "80", false],
+    ["localhost", "localhost:8080", undefined, false],
+    ["localhost", "localhost", "8080", true],
+    ["api.x.org", "*.x.org:443", "443", true],
+    ["api.x.org", "*.x.org:443", "80", false],
+    ["::1", "[::1]:8080", "8080", true],
+    ["::1", "::1", "8080", true],
+    ["::1", "[::1]:8080", "8081", false],
+  ];
+  for (const [host, pattern, port, want] of cases) {
+    assert.equal(hostMatches(host, pattern, port), want, `${host}:${port} vs ${pattern}`);
+  }
+  assert.deepEqual(splitPattern("::1"), { host: "::1", port: null });
+  assert.deepEqual(splitPattern("a.com:0443"), { host: "a.com", port: "443" });
+  // Bounds: a port narrows, never widens.
+  assert.ok(patternCovers("a.com", "a.com:8080"));
+  assert.ok(!patternCovers("a.com:8080", "a.com"));
+  assert.ok(!patternCovers("a.com:8080", "a.com:8081"));
+  assert.ok(patternCovers("*.a.com:443", "*.b.a.com:443"));
+  assert.ok(!patternCovers("*.a.com:443", "*.b.a.com"));
 });
 
 Deno.test("forbiddenAddress: link-local and metadata, also embedded in IPv6", () => {

@@ -521,3 +521,30 @@ Deno.test("agentos perms --agent: ids outside 1..2^32-1 are usage errors (exit 2
     assert.match(r.stderr, /--agent must be a numeric identity id/);
   }
 });
+
+Deno.test("HTTP: a network entry with a port allows that port only", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("port-ok"),
+  );
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("no"),
+  );
+  try {
+    const port = server.addr.port;
+    await withKernel(
+      ["--client-level", "sandboxed", "--client-network", `127.0.0.1:${port}`],
+      async (k) => {
+        const c = await k.client();
+        const ok = await c.http(`http://127.0.0.1:${port}/`);
+        assert.ok(!isKernelError(ok) && ok.body === "port-ok", JSON.stringify(ok));
+        const refused = await c.http(`http://127.0.0.1:${other.addr.port}/`);
+        assertDenied(refused, "another port");
+      },
+    );
+  } finally {
+    await server.shutdown();
+    await other.shutdown();
+  }
+});
