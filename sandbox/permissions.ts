@@ -155,6 +155,11 @@ const absolutePath = z.string().min(1).max(4096).refine(
   (p) => p.startsWith("/") && !p.includes("\0"),
   "must be an absolute path without NUL bytes",
 );
+/** An allowed root: absolute, and without `..` (a root names one place, resolved as given). */
+const rootPath = absolutePath.refine(
+  (p) => !p.split("/").includes(".."),
+  'must not contain ".." components; give the path it leads to',
+);
 const commandName = z.string().min(1).max(256).refine(
   (c) => !/[\s\0]/.test(c),
   "must be one command name (no whitespace)",
@@ -181,8 +186,8 @@ export const PermissionsPatchSchema = z.object({
   can_spawn: z.boolean().optional(),
   can_http: z.boolean().optional(),
   filesystem: z.object({
-    read: z.array(absolutePath).max(256).optional(),
-    write: z.array(absolutePath).max(256).optional(),
+    read: z.array(rootPath).max(256).optional(),
+    write: z.array(rootPath).max(256).optional(),
     blocked: z.array(absolutePath).max(1024).optional(),
   }).strict().optional(),
   exec: z.array(z.union([z.literal("*"), commandName])).max(1024).optional(),

@@ -156,6 +156,8 @@ Deno.test("patch schema refuses relative paths, bad domains, unknown fields", ()
   for (
     const bad of [
       { filesystem: { read: ["relative"] } },
+      { filesystem: { read: ["/ws/missing/../etc"] } },
+      { filesystem: { write: ["/ws/.."] } },
       { network: ["exa mple.com"] },
       { network: ["http://x.com"] },
       { exec: ["rm -rf"] },
