@@ -12,6 +12,7 @@ import {
   levelRank,
   meetPermissions,
   type Permissions,
+  withOwnWorkspace,
 } from "../sandbox/permissions.ts";
 import { permissionDenied, SyscallError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
@@ -241,7 +242,10 @@ export class AgentSupervisor {
     });
     // No escalation: the level's defaults, narrowed to what the spawner itself holds (its
     // roots, domains, commands, blocked paths, LLM and EXEC limits).
-    identity.permissions = meetPermissions(identity.permissions, caller.permissions);
+    identity.permissions = meetPermissions(
+      identity.permissions,
+      withOwnWorkspace(caller.permissions, identity.workspace),
+    );
     if (spec.canSpawn) identity.permissions.can_spawn = true;
     const runDir = join(k.layout.runDir, String(identity.id));
     const socket = join(runDir, "agent.sock");

@@ -312,6 +312,20 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
   return v;
 }
 
+/**
+ * The bound a spawner's record `parent` sets for a descendant whose workspace is `workspace`:
+ * `parent` plus read and write on that workspace. A descendant's own (new, initially empty)
+ * workspace is its own whatever its spawner may reach: granting it exposes nothing of anyone
+ * else's.
+ */
+export function withOwnWorkspace(parent: Permissions, workspace: string): Permissions {
+  const out = clonePermissions(parent);
+  for (const key of ["read", "write"] as const) {
+    if (!out.filesystem[key].includes(workspace)) out.filesystem[key].push(workspace);
+  }
+  return out;
+}
+
 /** True if `candidate` grants nothing that `bound` does not (see {@link boundViolations}). */
 export function withinBounds(candidate: Permissions, bound: Permissions): boolean {
   return boundViolations(candidate, bound).length === 0;

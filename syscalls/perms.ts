@@ -26,6 +26,7 @@ import {
   type PermissionsPatch,
   PermissionsPatchSchema,
   usageCounterChanges,
+  withOwnWorkspace,
 } from "../sandbox/permissions.ts";
 import { canonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
@@ -149,7 +150,7 @@ export function proposedRecord(
   level: Permissions["level"] | undefined,
   patch: PermissionsPatch | undefined,
 ): Permissions {
-  const bound = caller.permissions;
+  const bound = boundFor(caller, target);
   const newLevel = level ?? patch?.level;
   let base = target.permissions;
   if (newLevel !== undefined) {
@@ -171,6 +172,16 @@ export function proposedRecord(
   record.llm.tokens_used = target.permissions.llm.tokens_used;
   record.llm.calls_made = target.permissions.llm.calls_made;
   return record;
+}
+
+/**
+ * What `caller` may grant `target`: its own record, plus (for another identity) the target's
+ * own workspace (see {@link withOwnWorkspace}).
+ */
+function boundFor(caller: Identity, target: Identity): Permissions {
+  return caller.id === target.id
+    ? caller.permissions
+    : withOwnWorkspace(caller.permissions, target.workspace);
 }
 
 function minNullable(a: number | null, b: number | null): number | null {
@@ -200,8 +211,9 @@ export function narrowDescendants(kernel: Kernel, top: Identity): number[] {
     for (const child of children.get(parent.id) ?? []) {
       if (seen.has(child.id)) continue;
       seen.add(child.id);
-      if (boundViolations(child.permissions, parent.permissions).length > 0) {
-        const next = meetPermissions(child.permissions, parent.permissions);
+      const bound = withOwnWorkspace(parent.permissions, child.workspace);
+      if (boundViolations(child.permissions, bound).length > 0) {
+        const next = meetPermissions(child.permissions, bound);
         if (levelRank(next.level) > levelRank(parent.permissions.level)) {
           next.level = parent.permissions.level;
         }
@@ -262,7 +274,7 @@ export const setPerms = defineSyscall({
       }
     }
     const record = proposedRecord(ctx.kernel, caller, target, input.level, patch);
-    const violations = boundViolations(record, caller.permissions);
+    const violations = boundViolations(record, boundFor(caller, target));
     if (violations.length > 0) {
       throw permissionDenied(
         `the new permissions would exceed the caller's own: ${violations.slice(0, 5).join("; ")}${

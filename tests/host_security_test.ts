@@ -216,7 +216,8 @@ setInterval(() => {}, 1000);
       llm: { max_calls: number | null };
     };
     assert.deepEqual(cp.network, ["api.example.com"]);
-    assert.deepEqual(cp.filesystem.read, ["/usr"]);
+    // The parent's reads, plus the child's own (new) workspace.
+    assert.deepEqual(cp.filesystem.read.filter((r) => !r.endsWith("/esc-child")), ["/usr"]);
     assert.ok(cp.max_exec_time_ms <= 1000, String(cp.max_exec_time_ms));
     assert.equal(cp.llm.max_calls, 3);
   });
@@ -547,4 +548,52 @@ Deno.test("HTTP: a network entry with a port allows that port only", async () =>
     await server.shutdown();
     await other.shutdown();
   }
+});
+
+Deno.test("SPAWN: a sandboxed parent's sandboxed child keeps its own workspace", async () => {
+  await withKernel([], async (k) => {
+    const c = await k.client();
+    assert.ok((await c.request("REGISTER", { name: "ws-owner" })).success);
+    const child = `import { connect } from "agentos";
+const os = await connect();
+const w = await os.writeFile("own.txt", "child-data");
+const r = await os.readFile("own.txt");
+const perms = await os.getPermissions();
+await os.sendMessage({ w: w.success, r: r.success && r.content, perms }, { toName: "ws-owner" });
+`;
+    const parent = `import { connect } from "agentos";
+const os = await connect();
+const s = await os.spawn({ name: "ws-child", script: ${JSON.stringify(child)} });
+const set = s.success
+  ? await os.setPermissions({ agentId: s.agent_id, level: "sandboxed" })
+  : s;
+await os.sendMessage({ set }, { toName: "ws-owner" });
+setInterval(() => {}, 1000);
+`;
+    const p = await c.spawn({ name: "ws-parent", script: parent, can_spawn: true });
+    assert.ok(!isKernelError(p), JSON.stringify(p));
+    const messages: Record<string, unknown>[] = [];
+    while (messages.length < 2) {
+      const got = await c.recvMessages({ wait: true, timeoutMs: 60_000 });
+      assert.ok(!isKernelError(got) && got.count > 0, JSON.stringify(got));
+      messages.push(...got.messages.map((x) => x.message as Record<string, unknown>));
+    }
+    const m = messages.find((x) => "w" in x) as { w: boolean; r: string };
+    assert.equal(m.w, true, JSON.stringify(m));
+    assert.equal(m.r, "child-data", JSON.stringify(m));
+    // The sandboxed parent resets its child's level: the child keeps its own workspace.
+    const set = (messages.find((x) => "set" in x) as {
+      set: { success: boolean; permissions: { filesystem: { write: string[] } } };
+    }).set;
+    assert.ok(set.success, JSON.stringify(set));
+    assert.equal(set.permissions.filesystem.write.length, 1, JSON.stringify(set));
+    assert.match(set.permissions.filesystem.write[0], /ws-child$/);
+    // Lowering the parent keeps each child's own workspace, not the parent's.
+    const low = await c.setPermissions({ agentId: p.agent_id, permissions: { can_http: false } });
+    assert.ok(!isKernelError(low), JSON.stringify(low));
+    const kid = await c.getPermissions(low.narrowed[0] ?? p.agent_id + 1);
+    assert.ok(!isKernelError(kid), JSON.stringify(kid));
+    assert.equal(kid.permissions.filesystem.write.length, 1, JSON.stringify(kid.permissions));
+    assert.match(kid.permissions.filesystem.write[0], /ws-child$/);
+  });
 });
