@@ -72,8 +72,13 @@ Exit code 1 if the kernel refuses.`,
     }
     let agentId: number | undefined;
     if (values.agent !== undefined) {
-      if (!/^\d{1,10}$/.test(values.agent) || Number(values.agent) < 1) {
-        throw new UsageError(`--agent must be a numeric identity id, got "${values.agent}"`);
+      if (
+        !/^\d{1,10}$/.test(values.agent) || Number(values.agent) < 1 ||
+        Number(values.agent) > 0xffff_ffff
+      ) {
+        throw new UsageError(
+          `--agent must be a numeric identity id from 1 to 4294967295, got "${values.agent}"`,
+        );
       }
       agentId = Number(values.agent);
     }

@@ -4,7 +4,7 @@
  * workspace (DESIGN section 3).
  * @module
  */
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 /** Absolute paths of the state directory's parts. */
 export interface StateLayout {
@@ -25,9 +25,28 @@ export interface StateLayout {
   sdkDir: string;
 }
 
-/** Compute the layout of `stateDir` (nothing is created). */
+/**
+ * `path` with the symlinks of its longest existing prefix resolved (the rest as given), so
+ * that paths derived from it (workspaces, allowed roots) are canonical.
+ */
+function realPrefix(path: string): string {
+  const missing: string[] = [];
+  let at = path;
+  for (;;) {
+    try {
+      return join(Deno.realPathSync(at), ...missing.reverse());
+    } catch {
+      const up = dirname(at);
+      if (up === at) return path;
+      missing.push(basename(at));
+      at = up;
+    }
+  }
+}
+
+/** Compute the layout of `stateDir` (nothing is created; symlinks in it are resolved). */
 export function stateLayout(stateDir: string): StateLayout {
-  const root = resolve(stateDir);
+  const root = realPrefix(resolve(stateDir));
   return {
     root,
     kernelDir: join(root, "kernel"),

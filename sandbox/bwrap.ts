@@ -21,6 +21,23 @@ export const BWRAP_INSTALL_HINT =
 /** The PATH given to EXEC'd commands when the kernel has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/**
+ * The base of the `sandboxed` shape (and of the start-up probe, so that what is probed is
+ * what runs): host read-only, own /dev, /proc and /tmp, every namespace unshared.
+ */
+const SANDBOXED_BASE = [
+  "--ro-bind",
+  "/",
+  "/",
+  "--dev",
+  "/dev",
+  "--proc",
+  "/proc",
+  "--tmpfs",
+  "/tmp",
+  "--unshare-all",
+] as const;
+
 /** How EXEC is confined for a level. */
 export type ConfinementMode = "none" | "standard" | "sandboxed" | "denied";
 
@@ -63,6 +80,38 @@ export interface BwrapPlan {
   cwd: string;
   /** The command and its arguments, e.g. `["sh", "-c", "ls"]`. */
   command: readonly string[];
+  /**
+   * The command's environment. Only its loader variables (see {@link isLoaderVariable}) end up
+   * on the command line, as `--setenv`; the rest reaches the command through bwrap's own
+   * environment ({@link bwrapEnvironment}).
+   */
+  env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Variables that make the dynamic loader or the C library load code or files chosen by
+ * whoever sets them (glibc drops exactly these for set-uid programs, plus every `LD_` and
+ * `MALLOC_` name). Given to bwrap's own process, `LD_PRELOAD=workspace/x.so` would run the
+ * caller's code in bwrap itself — outside the sandbox it is about to build.
+ */
+const LOADER_VARIABLES = new Set([
+  "GCONV_PATH",
+  "GETCONF_DIR",
+  "GLIBC_TUNABLES",
+  "HOSTALIASES",
+  "LOCALDOMAIN",
+  "LOCPATH",
+  "NIS_PATH",
+  "NLSPATH",
+  "RESOLV_HOST_CONF",
+  "RES_OPTIONS",
+  "TMPDIR",
+  "TZDIR",
+]);
+
+/** True if `name` must never be in bwrap's own environment (see {@link BwrapPlan.env}). */
+export function isLoaderVariable(name: string): boolean {
+  return /^(LD_|MALLOC_)/.test(name) || LOADER_VARIABLES.has(name);
 }
 
 /** True if `child` is `parent` or lies below it. */
@@ -90,7 +139,13 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // Hidden paths that contain the workspace are hidden first and the workspace bound back on
   // top; hidden paths inside the workspace are applied after it, so they stay hidden.
   // The workspace itself is never hidden from its owner.
-  const hidden = plan.hidden.filter((h) => h.path !== ws);
+  // A path inside another hidden directory is hidden already (and a mount on it would be
+  // buried by the outer tmpfs): it is dropped, unless it lies in the workspace bound back.
+  const hidden = plan.hidden.filter((h) =>
+    h.path !== ws &&
+    (isWithin(h.path, ws) ||
+      !plan.hidden.some((d) => d.kind === "dir" && d.path !== h.path && isWithin(h.path, d.path)))
+  );
   const outer = hidden.filter((h) => !isWithin(h.path, ws));
   const inner = hidden.filter((h) => isWithin(h.path, ws));
   const writable = plan.writable ?? [];
@@ -98,19 +153,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   const args: string[] = [];
   if (mode === "sandboxed") {
     const shareNet = plan.permissions.can_http && plan.permissions.network.length > 0;
-    args.push(
-      "--ro-bind",
-      "/",
-      "/",
-      "--dev",
-      "/dev",
-      "--proc",
-      "/proc",
-      "--tmpfs",
-      "/tmp",
-      "--unshare-all",
-      ...(shareNet ? ["--share-net"] : []),
-    );
+    args.push(...SANDBOXED_BASE, ...(shareNet ? ["--share-net"] : []));
   } else {
     args.push(
       rootWritable ? "--bind" : "--ro-bind",
@@ -135,19 +178,24 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // bound inside it where needed (remounting earlier would leave no room for the mount point).
   for (const h of hidden) if (h.kind === "dir") args.push("--remount-ro", h.path);
   // The environment is not on this command line (every local user can read a process's
-  // arguments in /proc): bwrap is started with a cleared environment holding exactly the
-  // command's variables (see {@link bwrapEnvironment}), and passes it on unchanged.
+  // arguments in /proc): bwrap is started with a cleared environment holding the command's
+  // variables (see {@link bwrapEnvironment}), and passes it on unchanged. Loader variables
+  // are the exception: bwrap itself must not see them, so they are set inside the sandbox.
+  for (const [name, value] of Object.entries(plan.env ?? {})) {
+    if (isLoaderVariable(name)) args.push("--setenv", name, value);
+  }
   args.push("--die-with-parent", "--new-session", "--chdir", plan.cwd, "--", ...plan.command);
   return args;
 }
 
 /**
- * The environment to start bwrap with: exactly `env` (nothing of the kernel's), since bwrap
- * hands its own environment to the command. Kept apart from {@link bwrapArgs} so that no
- * value (tokens passed in EXEC's `env`) ever appears in a process's arguments.
+ * The environment to start bwrap with: `env` (nothing of the kernel's) minus its loader
+ * variables, since bwrap hands its own environment to the command. Kept apart from
+ * {@link bwrapArgs} so that no other value (tokens passed in EXEC's `env`) ever appears in a
+ * process's arguments.
  */
 export function bwrapEnvironment(env: Readonly<Record<string, string>>): Record<string, string> {
-  return { ...env };
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !isLoaderVariable(name)));
 }
 
 /**
@@ -235,16 +283,7 @@ async function probeBwrap(): Promise<BwrapStatus> {
   try {
     const out = await new Deno.Command(path, {
       args: [
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-all",
+        ...SANDBOXED_BASE,
         "--die-with-parent",
         "--new-session",
         "--clearenv",

@@ -5,6 +5,13 @@
  */
 import { isIP } from "node:net";
 
+/**
+ * Cloud metadata addresses (AWS, GCP, Azure: 169.254.169.254; AWS over IPv6), which hand out
+ * the host's cloud credentials. HTTP refuses them (and all of 169.254.0.0/16) unless the
+ * allowlist names them exactly; agents' Deno flags deny them likewise.
+ */
+export const METADATA_ADDRESSES: readonly string[] = ["169.254.169.254", "fd00:ec2::254"];
+
 /** Lower-case a host, drop IPv6 brackets and a trailing dot. */
 export function normalizeHost(host: string): string {
   let h = host.trim().toLowerCase();
@@ -14,12 +21,29 @@ export function normalizeHost(host: string): string {
 }
 
 /**
+ * Split a pattern into its host part and its port, if it names one (`example.com:8080`,
+ * `[::1]:8080`; SPAWN's `network` and `--client-network` accept these, as Deno's
+ * `--allow-net` does). A bare IPv6 address (`::1`) has no port.
+ */
+export function splitPattern(pattern: string): { host: string; port: string | null } {
+  const t = pattern.trim();
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(t);
+  if (v6) return { host: v6[1], port: String(Number(v6[2])) };
+  const named = /^([^:]+):(\d{1,5})$/.exec(t);
+  if (named) return { host: named[1], port: String(Number(named[2])) };
+  return { host: t, port: null };
+}
+
+/**
  * True if `host` matches `pattern`: `"*"` matches any host, `"*.example.com"` matches
  * `example.com` and every subdomain of it, anything else matches exactly (case-insensitive).
+ * A pattern with a port (`example.com:8080`) matches only requests to that `port`.
  */
-export function hostMatches(host: string, pattern: string): boolean {
+export function hostMatches(host: string, pattern: string, port?: string): boolean {
+  const split = splitPattern(pattern);
+  if (split.port !== null && split.port !== port) return false;
   const h = normalizeHost(host);
-  const p = normalizeHost(pattern);
+  const p = normalizeHost(split.host);
   if (p === "*") return true;
   if (p.startsWith("*.")) {
     const base = p.slice(2);
@@ -28,9 +52,28 @@ export function hostMatches(host: string, pattern: string): boolean {
   return h === p;
 }
 
-/** True if some pattern of `allowlist` matches `host`. */
-export function hostAllowed(host: string, allowlist: readonly string[]): boolean {
-  return allowlist.some((p) => hostMatches(host, p));
+/**
+ * True if domain pattern `bound` covers domain pattern `candidate` (SET_PERMS bounds): `*`
+ * covers everything; `*.example.com` covers `example.com`, its subdomains and their
+ * wildcards; a plain host covers only itself. For a plain `candidate` this is
+ * {@link hostMatches}.
+ */
+export function patternCovers(bound: string, candidate: string): boolean {
+  const b = normalizeHost(bound);
+  if (b === "*") return true;
+  const cs = splitPattern(candidate);
+  const bs = splitPattern(bound);
+  // A bound with a port covers only candidates limited to that same port.
+  if (bs.port !== null && cs.port !== bs.port) return false;
+  const c = normalizeHost(cs.host);
+  if (c === "*") return false;
+  if (!c.startsWith("*.")) return hostMatches(c, bound, cs.port ?? undefined);
+  return bs.host.startsWith("*.") && hostMatches(c.slice(2), bound, cs.port ?? undefined);
+}
+
+/** True if some pattern of `allowlist` matches `host` (requested on `port`, if known). */
+export function hostAllowed(host: string, allowlist: readonly string[], port?: string): boolean {
+  return allowlist.some((p) => hostMatches(host, p, port));
 }
 
 /**

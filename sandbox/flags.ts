@@ -23,6 +23,7 @@
  */
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import type { Permissions } from "./permissions.ts";
+import { METADATA_ADDRESSES, normalizeHost } from "./domains.ts";
 
 /** Every path the flags depend on. All absolute and already resolved. */
 export interface AgentPaths {
@@ -205,7 +206,12 @@ export function denoArgs(input: FlagInput): string[] {
   out.push(...flag("allow-read", read.grants), ...flag("allow-write", write.grants));
   out.push(...flag("deny-read", read.denies), ...flag("deny-write", write.denies));
   out.push(...(netAll ? ["--allow-net"] : flag("allow-net", [...hosts, unix])));
-  out.push(...flag("deny-net", [`unix:${paths.mainSocket}`]));
+  // Cloud metadata addresses stay unreachable unless the allowlist names them exactly (as for
+  // HTTP); Deno checks the addresses a name resolves to as well.
+  const metadata = METADATA_ADDRESSES
+    .filter((ip) => !p.network.some((n) => normalizeHost(n) === ip))
+    .map((ip) => ip.includes(":") ? `[${ip}]` : ip);
+  out.push(...flag("deny-net", [`unix:${paths.mainSocket}`, ...metadata]));
   if (netAll) out.push("--allow-import");
   else if (hosts.length) out.push(...flag("allow-import", hosts));
   else out.push("--deny-import");

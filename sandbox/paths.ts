@@ -29,6 +29,12 @@ const MAX_COMPONENTS = 1024;
 
 /** Paths blocked for every identity, in addition to its record's `filesystem.blocked`. */
 export const ALWAYS_BLOCKED: readonly string[] = ["/proc"];
+/**
+ * Paths never written, whatever the record says: sysfs files are regular files to `stat`, but
+ * writing them changes kernel and device settings (a kernel running as root could be made to
+ * suspend the machine by an "append").
+ */
+export const WRITE_BLOCKED: readonly string[] = ["/sys"];
 
 /** The access a path is checked for. */
 export type Access = "read" | "write";
@@ -43,6 +49,12 @@ export interface CheckOptions {
    * `kernel.layout.workspacesDir`.
    */
   workspacesDir?: string;
+  /**
+   * The kernel's state directory: all of it but the identity's own workspace is blocked (the
+   * kernel's files, the agents' SDK runtime that every agent imports, other workspaces). The
+   * kernel passes `kernel.layout.root`.
+   */
+  stateDir?: string;
   /**
    * For `write`: accept a path whose parent directories do not exist yet (WRITE `mkdirs`);
    * the directories that would be created must be writable too. Default false.
@@ -84,6 +96,25 @@ export function isUnder(path: string, root: string): boolean {
 /** True if `path` is under any of `roots`. */
 export function isUnderAny(path: string, roots: readonly string[]): boolean {
   return roots.some((root) => isUnder(path, root));
+}
+
+/**
+ * A test "is this path under one of `roots`?" ({@link isUnder} semantics) that costs one set
+ * lookup per component of the path, however many roots there are: for comparing whole lists
+ * (1,024 blocked paths against 1,024 would otherwise be a million comparisons, run
+ * synchronously in the kernel).
+ */
+export function underAnyOf(roots: readonly string[]): (path: string) => boolean {
+  const set = new Set(roots.filter((r) => r.startsWith("/")).map(tidy));
+  if (set.has("/")) return (path) => path.startsWith("/");
+  return (path) => {
+    if (!path.startsWith("/")) return false;
+    const p = tidy(path);
+    for (let at = p.length; at > 0; at = p.lastIndexOf("/", at - 1)) {
+      if (set.has(p.slice(0, at))) return true;
+    }
+    return false;
+  };
 }
 
 /** Validate a caller-given path string, or throw `INVALID_MSG`. */
@@ -136,25 +167,45 @@ function osError(err: unknown, path: string): SyscallError {
  * Resolve absolute `abs` as far as it exists, by the operating system's rules (so `link/..`
  * means what the kernel would make of it). Components after the existing prefix are returned
  * as `missing`; a missing component that is `.` or `..` cannot be resolved and is NOT_FOUND.
+ *
+ * The longest existing prefix is found by bisection (a prefix exists only if every shorter
+ * one does): a few `realpath` calls for any depth, so that deep paths that do not exist (say,
+ * 256 roots of 1,000 components each) cost no more than shallow ones.
  */
-async function resolveLoose(abs: string, depth = 0): Promise<Loose> {
-  if (depth > MAX_COMPONENTS) {
+async function resolveLoose(abs: string): Promise<Loose> {
+  const parts = abs.split("/").filter((p) => p !== "");
+  if (parts.length > MAX_COMPONENTS) {
     throw new SyscallError("INVALID_MSG", `path has more than ${MAX_COMPONENTS} components`);
   }
-  try {
-    return { base: await Deno.realPath(abs), missing: [] };
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw osError(err, abs);
+  const real = async (k: number): Promise<string | null> => {
+    try {
+      return await Deno.realPath("/" + parts.slice(0, k).join("/"));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw osError(err, abs);
+    }
+  };
+  const whole = await real(parts.length);
+  if (whole !== null) return { base: whole, missing: [] };
+  // Invariant: prefix `lo` exists (resolving to `base`), prefix `hi + 1` does not.
+  let lo = 0;
+  let hi = parts.length - 1;
+  let base = "/";
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    const r = await real(mid);
+    if (r !== null) {
+      lo = mid;
+      base = r;
+    } else {
+      hi = mid - 1;
+    }
   }
-  const trimmed = abs.replace(/\/+$/, "");
-  const cut = trimmed.lastIndexOf("/");
-  const name = trimmed.slice(cut + 1);
-  if (name === "" || name === "." || name === "..") {
+  const missing = parts.slice(lo);
+  if (missing.some((m) => m === "." || m === "..")) {
     throw new SyscallError("NOT_FOUND", `${abs}: no such file or directory`);
   }
-  const parent = cut <= 0 ? "/" : trimmed.slice(0, cut);
-  const up = await resolveLoose(parent, depth + 1);
-  return { base: up.base, missing: [...up.missing, name] };
+  return { base, missing };
 }
 
 /** Join a real base path and missing components. */
@@ -190,6 +241,26 @@ export async function realRoot(root: string): Promise<string> {
 }
 
 /**
+ * The form an allowed root is stored in (SET_PERMS): `root` with every symlink and `..` in its
+ * existing part resolved, the last component included. A root given through a link (say
+ * `workspace/link/etc` with `link -> /`) is thereby recorded, and bound-checked, as what it
+ * really names (`/etc`).
+ */
+export async function canonicalRoot(root: string): Promise<string> {
+  return await realish(tidy(root));
+}
+
+/**
+ * True if `root` is still canonical: no component of its existing part is a symlink (or was
+ * swapped for one since the root was recorded). Only such roots grant anything: a root that
+ * now goes through a link would otherwise grant whatever the link points to.
+ */
+export async function isCanonicalRoot(root: string): Promise<boolean> {
+  const t = tidy(root);
+  return (await realish(t)) === t;
+}
+
+/**
  * Every blocked root for `identity` (its record's `filesystem.blocked`, `extra`, and
  * {@link ALWAYS_BLOCKED}), both as written and resolved. Other identities' workspaces are not
  * in this list: see {@link workspaceRoots}.
@@ -216,13 +287,9 @@ export function workspaceRoots(
   return { workspacesDir: workspacesDir ? tidy(workspacesDir) : dirname(own), own };
 }
 
-/** True if `target` lies in another identity's workspace (or the workspaces dir itself). */
-async function inForeignWorkspace(
-  identity: Identity,
-  target: string,
-  workspacesDir?: string,
-): Promise<boolean> {
-  const { workspacesDir: dir, own } = workspaceRoots(identity, workspacesDir);
+/** True if `target` lies in `dir` (written or resolved) but not in `identity`'s workspace. */
+async function insideBut(identity: Identity, target: string, dir: string): Promise<boolean> {
+  const own = tidy(identity.workspace);
   const [ownReal, dirReal] = await Promise.all([realRoot(own), realish(dir)]);
   for (const [d, o] of [[dir, own], [dirReal, ownReal]]) {
     if (isUnder(target, d) && !isUnder(target, o)) return true;
@@ -230,11 +297,21 @@ async function inForeignWorkspace(
   return false;
 }
 
-/** The allowed roots of `access`, resolved. */
-async function allowedRoots(identity: Identity, access: Access): Promise<string[]> {
+/**
+ * The allowed roots of `access` that still grant anything: those that are canonical (see
+ * {@link isCanonicalRoot}), tidied. Targets are real paths, so they are compared lexically.
+ */
+export async function allowedRoots(
+  identity: Identity,
+  access: Access,
+): Promise<{ roots: string[]; through: string[] }> {
   const fs = identity.permissions.filesystem;
-  const roots = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
-  return await Promise.all(roots.map(realRoot));
+  const listed = (access === "read" ? fs.read : fs.write).filter((p) => p.startsWith("/"));
+  const ok = await Promise.all(listed.map(isCanonicalRoot));
+  return {
+    roots: listed.filter((_, i) => ok[i]).map(tidy),
+    through: listed.filter((_, i) => !ok[i]),
+  };
 }
 
 /**
@@ -245,7 +322,7 @@ export async function checkResolved(
   identity: Identity,
   target: string,
   access: Access,
-  options: Pick<CheckOptions, "blocked" | "workspacesDir"> = {},
+  options: Pick<CheckOptions, "blocked" | "workspacesDir" | "stateDir"> = {},
   shown: string = target,
 ): Promise<void> {
   const blocked = await blockedRoots(identity, options.blocked ?? []);
@@ -256,20 +333,39 @@ export async function checkResolved(
       `Permission denied: ${shown} is a blocked path (under ${hit})`,
     );
   }
-  if (await inForeignWorkspace(identity, target, options.workspacesDir)) {
+  const settings = access === "write" ? WRITE_BLOCKED.find((b) => isUnder(target, b)) : undefined;
+  if (settings !== undefined) {
+    throw new SyscallError(
+      "PERMISSION_DENIED",
+      `Permission denied: ${shown} is under ${settings} (kernel and device settings); WRITE never writes there`,
+    );
+  }
+  const { workspacesDir } = workspaceRoots(identity, options.workspacesDir);
+  if (await insideBut(identity, target, workspacesDir)) {
     throw new SyscallError(
       "PERMISSION_DENIED",
       `Permission denied: ${shown} is inside another identity's workspace`,
     );
   }
-  const roots = await allowedRoots(identity, access);
-  if (!isUnderAny(target, roots)) {
-    const level = identity.permissions.level;
+  if (options.stateDir !== undefined && await insideBut(identity, target, tidy(options.stateDir))) {
     throw new SyscallError(
       "PERMISSION_DENIED",
-      roots.length === 0
+      `Permission denied: ${shown} is among the kernel's own files (its state directory); only your workspace there is yours`,
+    );
+  }
+  const { roots, through } = await allowedRoots(identity, access);
+  if (!isUnderAny(target, roots)) {
+    const level = identity.permissions.level;
+    const note = through.length === 0
+      ? ""
+      : ` (filesystem.${access} ${
+        through.slice(0, 3).join(", ")
+      } goes through a symbolic link and grants nothing; name the real path)`;
+    throw new SyscallError(
+      "PERMISSION_DENIED",
+      roots.length === 0 && through.length === 0
         ? `Permission denied: level ${level} may not ${access} any file`
-        : `Permission denied: ${shown} is outside the paths this identity (level ${level}) may ${access}`,
+        : `Permission denied: ${shown} is outside the paths this identity (level ${level}) may ${access}${note}`,
     );
   }
 }

@@ -4,6 +4,8 @@
  * @module
  */
 import { z } from "zod";
+import { normalizeHost, patternCovers } from "./domains.ts";
+import { underAnyOf } from "./paths.ts";
 
 /** Levels from most to least powerful. */
 export const LEVELS = ["unrestricted", "standard", "sandboxed", "readonly", "minimal"] as const;
@@ -153,6 +155,11 @@ const absolutePath = z.string().min(1).max(4096).refine(
   (p) => p.startsWith("/") && !p.includes("\0"),
   "must be an absolute path without NUL bytes",
 );
+/** An allowed root: absolute, and without `..` (a root names one place, resolved as given). */
+const rootPath = absolutePath.refine(
+  (p) => !p.split("/").includes(".."),
+  'must not contain ".." components; give the path it leads to',
+);
 const commandName = z.string().min(1).max(256).refine(
   (c) => !/[\s\0]/.test(c),
   "must be one command name (no whitespace)",
@@ -179,8 +186,8 @@ export const PermissionsPatchSchema = z.object({
   can_spawn: z.boolean().optional(),
   can_http: z.boolean().optional(),
   filesystem: z.object({
-    read: z.array(absolutePath).max(256).optional(),
-    write: z.array(absolutePath).max(256).optional(),
+    read: z.array(rootPath).max(256).optional(),
+    write: z.array(rootPath).max(256).optional(),
     blocked: z.array(absolutePath).max(1024).optional(),
   }).strict().optional(),
   exec: z.array(z.union([z.literal("*"), commandName])).max(1024).optional(),
@@ -223,7 +230,7 @@ export function applyPatch(record: Permissions, patch: PermissionsPatch): Permis
   }
   if (patch.exec) out.exec = [...patch.exec];
   if (patch.blocked_commands) out.blocked_commands = [...patch.blocked_commands];
-  if (patch.network) out.network = patch.network.map(normalizeDomain);
+  if (patch.network) out.network = patch.network.map(normalizeHost);
   if (patch.llm) {
     if (patch.llm.max_tokens !== undefined) out.llm.max_tokens = patch.llm.max_tokens;
     if (patch.llm.max_calls !== undefined) out.llm.max_calls = patch.llm.max_calls;
@@ -242,43 +249,6 @@ export function usageCounterChanges(record: Permissions, patch: PermissionsPatch
     changed.push("llm.calls_made");
   }
   return changed;
-}
-
-/** Lower-case a domain pattern and drop a trailing dot. */
-export function normalizeDomain(d: string): string {
-  return d.toLowerCase().replace(/\.$/, "");
-}
-
-/** True if `path` is `root` or inside it, on whole components (both absolute). */
-function pathUnder(path: string, root: string): boolean {
-  const tidy = (p: string) => "/" + p.split("/").filter((s) => s !== "" && s !== ".").join("/");
-  const p = tidy(path);
-  const r = tidy(root);
-  return r === "/" || p === r || p.startsWith(r + "/");
-}
-
-/**
- * True if domain pattern `bound` covers domain pattern `candidate`: `*` covers everything;
- * `*.example.com` covers `example.com`, its subdomains and their wildcards; a plain host covers
- * only itself.
- */
-export function domainCovers(bound: string, candidate: string): boolean {
-  const b = normalizeDomain(bound);
-  const c = normalizeDomain(candidate);
-  if (b === "*") return true;
-  if (c === "*") return false;
-  if (b.startsWith("*.")) {
-    const base = b.slice(2);
-    const cBase = c.startsWith("*.") ? c.slice(2) : c;
-    return cBase === base || cBase.endsWith("." + base);
-  }
-  return b === c;
-}
-
-/** True if host name `host` is allowed by the domain patterns `patterns`. */
-export function domainAllowed(patterns: readonly string[], host: string): boolean {
-  const h = normalizeDomain(host);
-  return patterns.some((p) => domainCovers(p, h));
 }
 
 function fmtLimit(n: number | null): string {
@@ -301,14 +271,16 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
     if (candidate[right] && !bound[right]) v.push(`${right} is not held by the bound`);
   }
   for (const key of ["read", "write"] as const) {
+    const inBound = underAnyOf(bound.filesystem[key]);
     for (const root of candidate.filesystem[key]) {
-      if (!bound.filesystem[key].some((b) => pathUnder(root, b))) {
+      if (!inBound(root)) {
         v.push(`filesystem.${key} ${root} is outside the bound's filesystem.${key}`);
       }
     }
   }
+  const stillBlocked = underAnyOf(candidate.filesystem.blocked);
   for (const b of bound.filesystem.blocked) {
-    if (!candidate.filesystem.blocked.some((c) => pathUnder(b, c))) {
+    if (!stillBlocked(b)) {
       v.push(`filesystem.blocked must keep ${b}`);
     }
   }
@@ -321,7 +293,7 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
     if (!candidate.blocked_commands.includes(b)) v.push(`blocked_commands must keep ${b}`);
   }
   for (const c of candidate.network) {
-    if (!bound.network.some((b) => domainCovers(b, c))) {
+    if (!bound.network.some((b) => patternCovers(b, c))) {
       v.push(`network allows ${c}, which the bound does not`);
     }
   }
@@ -340,6 +312,20 @@ export function boundViolations(candidate: Permissions, bound: Permissions): str
   return v;
 }
 
+/**
+ * The bound a spawner's record `parent` sets for a descendant whose workspace is `workspace`:
+ * `parent` plus read and write on that workspace. A descendant's own (new, initially empty)
+ * workspace is its own whatever its spawner may reach: granting it exposes nothing of anyone
+ * else's.
+ */
+export function withOwnWorkspace(parent: Permissions, workspace: string): Permissions {
+  const out = clonePermissions(parent);
+  for (const key of ["read", "write"] as const) {
+    if (!out.filesystem[key].includes(workspace)) out.filesystem[key].push(workspace);
+  }
+  return out;
+}
+
 /** True if `candidate` grants nothing that `bound` does not (see {@link boundViolations}). */
 export function withinBounds(candidate: Permissions, bound: Permissions): boolean {
   return boundViolations(candidate, bound).length === 0;
@@ -353,8 +339,8 @@ function minLimit(a: number | null, b: number | null): number | null {
 
 function meetRoots(a: readonly string[], b: readonly string[]): string[] {
   const out = [
-    ...a.filter((x) => b.some((y) => pathUnder(x, y))),
-    ...b.filter((y) => a.some((x) => pathUnder(y, x))),
+    ...a.filter(underAnyOf(b)),
+    ...b.filter(underAnyOf(a)),
   ];
   return [...new Set(out)];
 }
@@ -367,8 +353,8 @@ function meetNames(a: readonly string[], b: readonly string[]): string[] {
 
 function meetDomains(a: readonly string[], b: readonly string[]): string[] {
   const out = [
-    ...a.filter((x) => b.some((y) => domainCovers(y, x))),
-    ...b.filter((y) => a.some((x) => domainCovers(x, y))),
+    ...a.filter((x) => b.some((y) => patternCovers(y, x))),
+    ...b.filter((y) => a.some((x) => patternCovers(x, y))),
   ];
   return [...new Set(out)];
 }

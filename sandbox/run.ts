@@ -4,6 +4,7 @@
  * kills the whole process group, grandchildren included.
  * @module
  */
+import { readCapped } from "../syscalls/fit.ts";
 
 /** What to run and how. */
 export interface RunOptions {
@@ -122,47 +123,6 @@ export async function killTree(pid: number, mode: KillMode): Promise<void> {
   for (const p of found) trySignal(p, "SIGKILL");
 }
 
-async function collect(
-  stream: ReadableStream<Uint8Array>,
-  max: number,
-  stop: Promise<void>,
-): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  const chunks: Uint8Array[] = [];
-  let kept = 0;
-  let truncated = false;
-  const reader = stream.getReader();
-  let stopped = false;
-  stop.then(() => {
-    stopped = true;
-    reader.cancel().catch(() => {});
-  });
-  try {
-    while (!stopped) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (kept < max) {
-        const take = value.subarray(0, max - kept);
-        chunks.push(take);
-        kept += take.length;
-        if (take.length < value.length) truncated = true;
-      } else if (value.length > 0) {
-        truncated = true;
-      }
-    }
-  } catch {
-    // cancelled or broken pipe: keep what we have
-  } finally {
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(kept);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return { bytes, truncated };
-}
-
 /** Run one program to the end (or until its timeout or abort) and collect its output. */
 export async function runProcess(options: RunOptions): Promise<RunResult> {
   const started = performance.now();
@@ -210,8 +170,10 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
     }
   })();
 
-  const out = collect(child.stdout, options.maxBytes, stopReading);
-  const err = collect(child.stderr, options.maxBytes, stopReading);
+  const collect = (stream: ReadableStream<Uint8Array>) =>
+    readCapped(stream, options.maxBytes, { drain: true, stop: stopReading });
+  const out = collect(child.stdout);
+  const err = collect(child.stderr);
   const status = await child.status;
   exited = true;
   clearTimeout(deadline); // the program ended in time; draining its pipes is bounded below
@@ -225,7 +187,9 @@ export async function runProcess(options: RunOptions): Promise<RunResult> {
     releaseStop,
     Math.max(500, options.timeoutMs - (performance.now() - started)),
   );
-  const [stdout, stderr] = await Promise.all([out, err, writing]);
+  // A leftover may hold stdin open without reading it: the write then never ends. It is not
+  // waited for past the point where reading stops (the pending write fails once it exits).
+  const [stdout, stderr] = await Promise.all([out, err, Promise.race([writing, stopReading])]);
   clearTimeout(rest);
   releaseStop();
   options.signal.removeEventListener("abort", onAbort);

@@ -27,7 +27,7 @@ import {
   which,
 } from "../sandbox/bwrap.ts";
 import { type KillMode, runProcess } from "../sandbox/run.ts";
-import { checkPath } from "../sandbox/paths.ts";
+import { checkPath, isCanonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
 import { fitPair } from "./fit.ts";
 
@@ -36,13 +36,25 @@ export const DEFAULT_EXEC_TIMEOUT_S = 30;
 /** Room kept in the response frame for everything but stdout and stderr. */
 const RESPONSE_OVERHEAD = 4096;
 
+/** Longest command line in UTF-8 bytes: Linux's limit for one argument, less its NUL. */
+export const MAX_COMMAND_BYTES = 131_071;
+
+const utf8 = new TextEncoder();
+function utf8Length(s: string): number {
+  return utf8.encode(s).length;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const noNul = (s: string) => !s.includes("\0");
 
 /** EXEC's payload. */
 export const ExecRequestSchema = z.object({
   /** Shell command line, run as `sh -c <command>`. */
-  command: z.string().min(1).max(131_072).refine(noNul, "must not contain NUL bytes"),
+  command: z.string().min(1).max(MAX_COMMAND_BYTES).refine(noNul, "must not contain NUL bytes")
+    .refine(
+      (c) => utf8Length(c) <= MAX_COMMAND_BYTES,
+      `must be at most ${MAX_COMMAND_BYTES} bytes in UTF-8 (the operating system's limit for one argument); pass a longer script on stdin with command "sh -s"`,
+    ),
   /** Working directory (checked like a READ path); default: the caller's workspace. */
   cwd: z.string().min(1).max(4096).refine(noNul, "must not contain NUL bytes").optional(),
   /** Seconds before the whole process group is killed (default 30, capped by max_exec_time_ms). */
@@ -136,9 +148,16 @@ export function baseEnv(identity: Identity): Record<string, string> {
 }
 
 /** The working directory: `cwd` checked as a read path, or the workspace (created on demand). */
-async function resolveCwd(identity: Identity, cwd: string | undefined): Promise<string> {
+async function resolveCwd(
+  identity: Identity,
+  cwd: string | undefined,
+  layout: { root: string; workspacesDir: string },
+): Promise<string> {
   if (cwd === undefined) await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
-  const checked = await checkPath(identity, cwd ?? identity.workspace, "read");
+  const checked = await checkPath(identity, cwd ?? identity.workspace, "read", {
+    workspacesDir: layout.workspacesDir,
+    stateDir: layout.root,
+  });
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(checked);
@@ -149,18 +168,34 @@ async function resolveCwd(identity: Identity, cwd: string | undefined): Promise<
   return checked;
 }
 
-/** `paths` resolved (symlinks followed), keeping existing directories only. */
+/**
+ * The write roots to bind writable: existing directories whose path is canonical (no symlink
+ * anywhere in it). A root that goes through a link grants nothing — bubblewrap would follow
+ * the link and bind whatever it points to (say the user's home, through `workspace/link`).
+ */
 async function existingDirs(paths: readonly string[]): Promise<string[]> {
   const out = new Set<string>();
   for (const p of paths) {
     try {
+      if (!(await isCanonicalRoot(p))) continue;
       const real = await Deno.realPath(p);
-      if ((await Deno.stat(real)).isDirectory) out.add(real);
+      if ((await Deno.lstat(real)).isDirectory) out.add(real);
     } catch {
       // missing: nothing to bind
     }
   }
   return [...out];
+}
+
+/** The identity's workspace, created if missing; refused if it is not a real directory. */
+async function realWorkspace(identity: Identity): Promise<string> {
+  await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
+  if (!(await isCanonicalRoot(identity.workspace))) {
+    throw permissionDenied(
+      `the workspace ${identity.workspace} is (or goes through) a symbolic link; EXEC binds only real directories`,
+    );
+  }
+  return await Deno.realPath(identity.workspace);
 }
 
 /** Run EXEC for `ctx.identity`. */
@@ -183,19 +218,21 @@ export async function execCommand(
     if (!status.available) throw bwrapUnavailable(perms.level, status.reason);
     bwrap = status.path;
   }
-  const cwd = await resolveCwd(identity, input.cwd);
+  const cwd = await resolveCwd(identity, input.cwd, kernel.layout);
   const env = { ...baseEnv(identity), ...input.env };
   const shell = ["/bin/sh", "-c", input.command];
   let argv: string[];
   let killMode: KillMode;
   if (bwrap && mode !== "none") {
-    await Deno.mkdir(identity.workspace, { recursive: true, mode: 0o700 });
-    const workspace = await Deno.realPath(identity.workspace);
+    const workspace = await realWorkspace(identity);
     const hidden = await classifyPaths([
       ...new Set([
         ...perms.filesystem.blocked,
         ...kernel.blockedPaths(),
-        kernel.layout.workspacesDir, // every other identity's workspace
+        // The kernel's state directory: its files, the agents' SDK runtime, every other
+        // identity's workspace (the caller's own is bound back on top).
+        kernel.layout.root,
+        kernel.layout.workspacesDir,
         ...ambientSecretPaths(
           {
             SSH_AUTH_SOCK: Deno.env.get("SSH_AUTH_SOCK"),
@@ -208,7 +245,7 @@ export async function execCommand(
     const writable = await existingDirs(perms.filesystem.write);
     argv = [
       bwrap,
-      ...bwrapArgs({ permissions: perms, workspace, writable, hidden, cwd, command: shell }),
+      ...bwrapArgs({ permissions: perms, workspace, writable, hidden, cwd, command: shell, env }),
     ];
     killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {
@@ -232,7 +269,8 @@ export async function execCommand(
       "EXEC was cancelled: the connection closed or the kernel is stopping",
     );
   }
-  const decoder = new TextDecoder(); // lossy: invalid UTF-8 becomes U+FFFD
+  // Lossy: invalid UTF-8 becomes U+FFFD. A leading BOM is output like any other character.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const fitted = fitPair(
     decoder.decode(result.stdout),
     decoder.decode(result.stderr),

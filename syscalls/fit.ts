@@ -72,7 +72,8 @@ export function fitPair(
   return { a: fa.text, b: fb.text, truncated: fa.truncated || fb.truncated };
 }
 
-const strict = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte-order mark is content, kept like any other character.
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decode bytes as UTF-8 if they are valid UTF-8 (allowing a sequence cut at the end when
@@ -92,4 +93,82 @@ export function decodeUtf8(bytes: Uint8Array, cut = false): string | null {
     }
   }
   return null;
+}
+
+/** Base64 of `bytes` (the runtime's own encoder). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  return (bytes as unknown as { toBase64(): string }).toBase64();
+}
+
+/** The bytes of strict base64 `text` (padding bits must be zero), or null if it is not base64. */
+export function base64ToBytes(text: string): Uint8Array | null {
+  const from = (Uint8Array as unknown as {
+    fromBase64(s: string, o: { lastChunkHandling: string }): Uint8Array;
+  }).fromBase64;
+  try {
+    return from(text, { lastChunkHandling: "strict" });
+  } catch {
+    return null;
+  }
+}
+
+/** Options of {@link readCapped}. */
+export interface ReadCappedOptions {
+  /**
+   * Past the cap, go on reading and dropping until the stream ends (a child process must not
+   * block on a full pipe); otherwise stop at the cap and cancel the stream. Default false.
+   */
+  drain?: boolean;
+  /** Stop reading (and cancel the stream) when this settles. */
+  stop?: Promise<void>;
+}
+
+/**
+ * Read `stream` keeping at most `max` bytes; `truncated` is true if it had more. Errors of the
+ * stream end the reading and keep what was read.
+ */
+export async function readCapped(
+  stream: ReadableStream<Uint8Array> | null,
+  max: number,
+  options: ReadCappedOptions = {},
+): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+  if (!stream) return { bytes: new Uint8Array(0), truncated: false };
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let truncated = false;
+  const reader = stream.getReader();
+  let stopped = false;
+  options.stop?.then(() => {
+    stopped = true;
+    reader.cancel().catch(() => {});
+  });
+  try {
+    while (!stopped) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const take = value.subarray(0, Math.max(0, max - kept));
+      if (take.length > 0) chunks.push(take);
+      kept += take.length;
+      if (take.length < value.length) truncated = true;
+      if (kept < max || options.drain) continue;
+      // At the cap: is there more? Then stop reading.
+      if (!truncated) {
+        const next = await reader.read();
+        truncated = !next.done && next.value.length > 0;
+      }
+      break;
+    }
+  } catch {
+    // cancelled or broken: keep what we have
+  } finally {
+    if (!options.drain || stopped) reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(kept);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return { bytes, truncated };
 }

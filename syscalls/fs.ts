@@ -16,6 +16,7 @@ import type { Identity } from "../kernel/identity.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { absolutize, checkPathInfo, isUnder, O, splitPath, VerifiedDir } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
+import { base64ToBytes, bytesToBase64, fitJsonString } from "./fit.ts";
 
 /** Most bytes of JSON-encoded `content` one READ response carries (the frame max is 1 MiB). */
 export const READ_CONTENT_BUDGET = 900 * 1024;
@@ -48,25 +49,19 @@ export interface WriteResponse {
   path: string;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte-order mark (at the start of a file or of a page) is content, never dropped.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-function toBase64(bytes: Uint8Array): string {
-  return (bytes as unknown as { toBase64(): string }).toBase64();
-}
-
 function fromBase64(text: string): Uint8Array {
-  const from = (Uint8Array as unknown as {
-    fromBase64(s: string, o: { lastChunkHandling: string }): Uint8Array;
-  }).fromBase64;
-  try {
-    return from(text, { lastChunkHandling: "strict" });
-  } catch {
+  const bytes = base64ToBytes(text);
+  if (bytes === null) {
     throw new SyscallError(
       "INVALID_MSG",
       'WRITE: field "content" is not valid base64 (encoding "base64")',
     );
   }
+  return bytes;
 }
 
 /**
@@ -81,11 +76,6 @@ export function utf8Boundary(bytes: Uint8Array, n: number): number {
     return need > back ? n - back : n;
   }
   return n;
-}
-
-/** Bytes of `text` once JSON-encoded as a string. */
-function jsonSize(text: string): number {
-  return encoder.encode(JSON.stringify(text)).length;
 }
 
 /** Read up to `want` bytes at `position` (fewer only at end of file). */
@@ -136,6 +126,7 @@ export const read = defineSyscall({
     await ensureWorkspace(ctx.identity, input.path);
     const checked = await checkPathInfo(ctx.identity, input.path, "read", {
       workspacesDir: ctx.kernel.layout.workspacesDir,
+      stateDir: ctx.kernel.layout.root,
     });
     const pre = await Deno.lstat(checked.path).catch(() => null);
     if (pre === null) throw new SyscallError("NOT_FOUND", `${input.path}: no such file`);
@@ -166,7 +157,7 @@ export const read = defineSyscall({
       if (enc === "base64") {
         return {
           success: true,
-          content: toBase64(bytes),
+          content: bytesToBase64(bytes),
           size,
           encoding: enc,
           truncated: more(),
@@ -176,42 +167,40 @@ export const read = defineSyscall({
       }
       let n = bytes.length;
       if (more()) n = utf8Boundary(bytes, n);
-      for (let attempt = 0;; attempt++) {
-        let text: string;
-        try {
-          text = decoder.decode(bytes.subarray(0, n));
-        } catch {
-          throw new SyscallError(
-            "INVALID_MSG",
-            `${input.path}: bytes ${offset}–${
-              offset + n
-            } are not valid UTF-8 (a binary file, or an offset inside a character); read it with encoding "base64"`,
-          );
-        }
-        if (n === 0 && bytes.length > 0) {
-          throw new SyscallError(
-            "INVALID_MSG",
-            `${input.path}: length ${input.length} at offset ${offset} ends inside the first character; ask for at least 4 bytes`,
-          );
-        }
-        const encoded = jsonSize(text);
-        if (encoded <= READ_CONTENT_BUDGET) {
-          bytes = bytes.subarray(0, n);
-          return {
-            success: true,
-            content: text,
-            size,
-            encoding: enc,
-            truncated: more(),
-            offset,
-            length: n,
-          };
-        }
-        // Escaping made it too big (control characters take 6 bytes each): shrink the page.
-        const shrunk = Math.floor(n * (READ_CONTENT_BUDGET / encoded) * 0.97);
-        n = utf8Boundary(bytes, Math.max(1, Math.min(shrunk, n - 1)));
-        if (attempt > 40) throw new SyscallError("ERROR", "READ: could not fit a page");
+      let text: string;
+      try {
+        text = decoder.decode(bytes.subarray(0, n));
+      } catch {
+        throw new SyscallError(
+          "INVALID_MSG",
+          `${input.path}: bytes ${offset}–${
+            offset + n
+          } are not valid UTF-8 (a binary file, or an offset inside a character); read it with encoding "base64"`,
+        );
       }
+      if (n === 0 && bytes.length > 0) {
+        throw new SyscallError(
+          "INVALID_MSG",
+          `${input.path}: length ${input.length} at offset ${offset} ends inside the first character; ask for at least 4 bytes`,
+        );
+      }
+      // Escaping can make the text larger than its bytes (a control character takes 6 bytes
+      // in JSON): cut it to the budget, on a character boundary, and page on from there.
+      const fitted = fitJsonString(text, READ_CONTENT_BUDGET);
+      if (fitted.truncated) {
+        text = fitted.text;
+        n = encoder.encode(text).length;
+      }
+      bytes = bytes.subarray(0, n);
+      return {
+        success: true,
+        content: text,
+        size,
+        encoding: enc,
+        truncated: more(),
+        offset,
+        length: n,
+      };
     } finally {
       await handle.close().catch(() => {});
     }
@@ -288,6 +277,12 @@ export const write = defineSyscall({
   emptyResponse: { bytes_written: 0 },
   handler: async (input, ctx): Promise<WriteResponse> => {
     const mode = input.mode ?? "write";
+    if (input.path.endsWith("/")) {
+      throw new SyscallError(
+        "INVALID_MSG",
+        `${input.path} ends with "/", which names a directory; WRITE writes files (drop the "/")`,
+      );
+    }
     const bytes = input.encoding === "base64"
       ? fromBase64(input.content)
       : encoder.encode(input.content);
@@ -295,6 +290,7 @@ export const write = defineSyscall({
     const checked = await checkPathInfo(ctx.identity, input.path, "write", {
       allowMissingParents: input.mkdirs === true,
       workspacesDir: ctx.kernel.layout.workspacesDir,
+      stateDir: ctx.kernel.layout.root,
     });
     const target = checked.path;
     const { name } = splitPath(target);

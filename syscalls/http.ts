@@ -15,7 +15,7 @@ import {
   resolveHost,
 } from "../sandbox/domains.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
-import { decodeUtf8, fitJsonString } from "./fit.ts";
+import { base64ToBytes, bytesToBase64, decodeUtf8, fitJsonString, readCapped } from "./fit.ts";
 
 /** Default HTTP timeout, in seconds (the whole exchange, redirects included). */
 export const DEFAULT_HTTP_TIMEOUT_S = 30;
@@ -65,24 +65,12 @@ export interface HttpResponse {
   redirects: number;
 }
 
-/** Base64 of `bytes` (chunked, so large bodies do not overflow the call stack). */
-export function toBase64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
-
 function fromBase64(s: string): Uint8Array {
-  try {
-    const bin = atob(s);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  } catch {
+  const bytes = base64ToBytes(s);
+  if (bytes === null) {
     throw new SyscallError("INVALID_MSG", 'HTTP: field "body" is not valid base64');
   }
+  return bytes;
 }
 
 /** Check one hop's URL for the caller: scheme, allowlist, resolved addresses. */
@@ -105,7 +93,8 @@ export async function checkTarget(
     throw new SyscallError("INVALID_MSG", `URLs with credentials are not accepted${where}`);
   }
   const host = normalizeHost(url.hostname);
-  if (!hostAllowed(host, allowlist)) {
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (!hostAllowed(host, allowlist, port)) {
     throw permissionDenied(
       `host ${host}${where} is not in the network allowlist (${allowlist.join(", ") || "empty"})`,
     );
@@ -127,52 +116,15 @@ export async function checkTarget(
   }
 }
 
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  if (!body) return { bytes: new Uint8Array(0), truncated: false };
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let kept = 0;
-  let truncated = false;
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      const take = value.subarray(0, max - kept);
-      chunks.push(take);
-      kept += take.length;
-      if (take.length < value.length || kept >= max) {
-        // Anything more is over the cap: look whether there is more, then stop reading.
-        if (take.length < value.length) truncated = true;
-        else {
-          const next = await reader.read();
-          truncated = !next.done && next.value.length > 0;
-        }
-        break;
-      }
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  const bytes = new Uint8Array(kept);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return { bytes, truncated };
-}
-
 function collectHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is a header like any other.
+  const out: Record<string, string> = Object.create(null);
   let used = 0;
   for (const [name, value] of headers) {
     const cost = name.length + value.length + 8;
     if (used + cost > MAX_HEADER_BYTES) break;
     used += cost;
-    out[name] = name in out ? `${out[name]}, ${value}` : value;
+    out[name] = Object.hasOwn(out, name) ? `${out[name]}, ${value}` : value;
   }
   return out;
 }
@@ -300,7 +252,7 @@ async function buildResponse(
   const cut = read.bytes.length > maxRaw;
   return {
     ...base,
-    body: toBase64(cut ? read.bytes.subarray(0, maxRaw) : read.bytes),
+    body: bytesToBase64(cut ? read.bytes.subarray(0, maxRaw) : read.bytes),
     body_encoding: "base64",
     truncated: read.truncated || cut,
   };

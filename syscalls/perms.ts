@@ -23,9 +23,12 @@ import {
   LevelSchema,
   meetPermissions,
   type Permissions,
+  type PermissionsPatch,
   PermissionsPatchSchema,
   usageCounterChanges,
+  withOwnWorkspace,
 } from "../sandbox/permissions.ts";
+import { canonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall } from "./registry.ts";
 
 const agentId = z.number().int().min(1).max(0xffff_ffff);
@@ -145,9 +148,9 @@ export function proposedRecord(
   caller: Identity,
   target: Identity,
   level: Permissions["level"] | undefined,
-  patch: z.infer<typeof PermissionsPatchSchema> | undefined,
+  patch: PermissionsPatch | undefined,
 ): Permissions {
-  const bound = caller.permissions;
+  const bound = boundFor(caller, target);
   const newLevel = level ?? patch?.level;
   let base = target.permissions;
   if (newLevel !== undefined) {
@@ -169,6 +172,16 @@ export function proposedRecord(
   record.llm.tokens_used = target.permissions.llm.tokens_used;
   record.llm.calls_made = target.permissions.llm.calls_made;
   return record;
+}
+
+/**
+ * What `caller` may grant `target`: its own record, plus (for another identity) the target's
+ * own workspace (see {@link withOwnWorkspace}).
+ */
+function boundFor(caller: Identity, target: Identity): Permissions {
+  return caller.id === target.id
+    ? caller.permissions
+    : withOwnWorkspace(caller.permissions, target.workspace);
 }
 
 function minNullable(a: number | null, b: number | null): number | null {
@@ -198,8 +211,9 @@ export function narrowDescendants(kernel: Kernel, top: Identity): number[] {
     for (const child of children.get(parent.id) ?? []) {
       if (seen.has(child.id)) continue;
       seen.add(child.id);
-      if (boundViolations(child.permissions, parent.permissions).length > 0) {
-        const next = meetPermissions(child.permissions, parent.permissions);
+      const bound = withOwnWorkspace(parent.permissions, child.workspace);
+      if (boundViolations(child.permissions, bound).length > 0) {
+        const next = meetPermissions(child.permissions, bound);
         if (levelRank(next.level) > levelRank(parent.permissions.level)) {
           next.level = parent.permissions.level;
         }
@@ -214,6 +228,21 @@ export function narrowDescendants(kernel: Kernel, top: Identity): number[] {
   return changed;
 }
 
+/** `patch` with its filesystem read/write roots canonical (see {@link canonicalRoot}). */
+async function canonicalPatch(patch: PermissionsPatch): Promise<PermissionsPatch> {
+  if (!patch.filesystem) return patch;
+  const roots = async (list: string[] | undefined) =>
+    list && [...new Set(await Promise.all(list.map(canonicalRoot)))];
+  const [read, write] = await Promise.all([
+    roots(patch.filesystem.read),
+    roots(patch.filesystem.write),
+  ]);
+  const filesystem = { ...patch.filesystem };
+  if (read) filesystem.read = read;
+  if (write) filesystem.write = write;
+  return { ...patch, filesystem };
+}
+
 /** SET_PERMS: change a record, never above the caller's own. */
 export const setPerms = defineSyscall({
   op: Op.SET_PERMS,
@@ -223,13 +252,19 @@ export const setPerms = defineSyscall({
   schema: setPermsSchema,
   right: null,
   emptyResponse: { agent_id: 0, permissions: null },
-  handler: (input, ctx): SetPermsResponse => {
+  handler: async (input, ctx): Promise<SetPermsResponse> => {
     const caller = ctx.identity;
     const targetId = input.agent_id ?? caller.id;
     authorize(ctx.kernel, caller, targetId);
+    lookup(ctx.kernel, targetId);
+    // Roots are recorded (and bound-checked) as what they really name: `ws/link/etc` with
+    // `link -> /` is `/etc`. Done first: everything after it is synchronous, so nothing can
+    // change the records between the check and the assignment.
+    const patch = input.permissions && await canonicalPatch(input.permissions);
+    authorize(ctx.kernel, caller, targetId);
     const target = lookup(ctx.kernel, targetId);
-    if (input.permissions) {
-      const counters = usageCounterChanges(target.permissions, input.permissions);
+    if (patch) {
+      const counters = usageCounterChanges(target.permissions, patch);
       if (counters.length > 0) {
         throw permissionDenied(
           `${counters.join(" and ")} ${
@@ -238,8 +273,8 @@ export const setPerms = defineSyscall({
         );
       }
     }
-    const record = proposedRecord(ctx.kernel, caller, target, input.level, input.permissions);
-    const violations = boundViolations(record, caller.permissions);
+    const record = proposedRecord(ctx.kernel, caller, target, input.level, patch);
+    const violations = boundViolations(record, boundFor(caller, target));
     if (violations.length > 0) {
       throw permissionDenied(
         `the new permissions would exceed the caller's own: ${violations.slice(0, 5).join("; ")}${

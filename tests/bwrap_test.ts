@@ -19,6 +19,8 @@ import {
   hostAllowed,
   hostMatches,
   parseIPv6,
+  patternCovers,
+  splitPattern,
 } from "../sandbox/domains.ts";
 import { decodeUtf8, fitJsonString, fitPair, jsonStringBytes } from "../syscalls/fit.ts";
 import { SyscallError } from "../kernel/errors.ts";
@@ -110,6 +112,38 @@ Deno.test("bwrapArgs: no environment value on the command line", () => {
   assert.deepEqual(bwrapEnvironment({ TOKEN: "s3cret" }), { TOKEN: "s3cret" });
 });
 
+Deno.test("bwrap never starts with loader variables: they are set inside the sandbox", () => {
+  const env = { TOKEN: "s3cret", LD_PRELOAD: "/ws/x.so", GCONV_PATH: "/ws", MALLOC_TRACE: "/x" };
+  const outer = bwrapEnvironment(env);
+  assert.deepEqual(outer, { TOKEN: "s3cret" });
+  const args = bwrapArgs(plan("sandboxed", { env }));
+  for (const [name, value] of Object.entries(env)) {
+    const at = indexOfSeq(args, "--setenv", name, value);
+    if (name === "TOKEN") assert.equal(at, -1, "a secret never goes on the command line");
+    else assert.ok(at >= 0 && at < args.indexOf("--"), `${name} set inside the sandbox`);
+  }
+});
+
+Deno.test("bwrapArgs: a hidden path inside a hidden directory is not mounted again", () => {
+  const args = bwrapArgs(plan("standard", {
+    hidden: [
+      { path: "/state/kernel", kind: "dir" },
+      { path: "/state", kind: "dir" },
+      { path: "/state/workspaces", kind: "dir" },
+      { path: "/state/sock", kind: "file" },
+      { path: `${WS}/.secret`, kind: "file" },
+    ],
+  }));
+  for (const p of ["/state/kernel", "/state/workspaces", "/state/sock"]) {
+    assert.ok(!args.includes(p), `${p} is already under the /state tmpfs: ${args.join(" ")}`);
+  }
+  const tmpfs = indexOfSeq(args, "--tmpfs", "/state");
+  const ws = indexOfSeq(args, "--bind", WS, WS);
+  const inner = indexOfSeq(args, "--ro-bind", "/dev/null", `${WS}/.secret`);
+  assert.ok(tmpfs >= 0 && ws > tmpfs && inner > ws, args.join(" "));
+  assert.ok(indexOfSeq(args, "--remount-ro", "/state") > ws);
+});
+
 Deno.test("bwrapArgs: refuses levels without bubblewrap confinement", () => {
   for (const level of ["unrestricted", "readonly", "minimal"] as const) {
     assert.throws(() => bwrapArgs(plan(level)), /no bubblewrap confinement/);
@@ -180,6 +214,31 @@ Deno.test("hostMatches: *, exact, *.domain (the domain itself and subdomains)", 
   }
   assert.ok(!hostAllowed("x.org", []));
   assert.ok(hostAllowed("x.org", ["a.com", "*.x.org"]));
+});
+
+Deno.test("hostMatches: a pattern with a port matches that port only", () => {
+  const cases: [string, string, string | undefined, boolean][] = [
+    ["localhost", "localhost:8080", "8080", true],
+    ["localhost", "localhost:8080", "80", false],
+    ["localhost", "localhost:8080", undefined, false],
+    ["localhost", "localhost", "8080", true],
+    ["api.x.org", "*.x.org:443", "443", true],
+    ["api.x.org", "*.x.org:443", "80", false],
+    ["::1", "[::1]:8080", "8080", true],
+    ["::1", "::1", "8080", true],
+    ["::1", "[::1]:8080", "8081", false],
+  ];
+  for (const [host, pattern, port, want] of cases) {
+    assert.equal(hostMatches(host, pattern, port), want, `${host}:${port} vs ${pattern}`);
+  }
+  assert.deepEqual(splitPattern("::1"), { host: "::1", port: null });
+  assert.deepEqual(splitPattern("a.com:0443"), { host: "a.com", port: "443" });
+  // Bounds: a port narrows, never widens.
+  assert.ok(patternCovers("a.com", "a.com:8080"));
+  assert.ok(!patternCovers("a.com:8080", "a.com"));
+  assert.ok(!patternCovers("a.com:8080", "a.com:8081"));
+  assert.ok(patternCovers("*.a.com:443", "*.b.a.com:443"));
+  assert.ok(!patternCovers("*.a.com:443", "*.b.a.com"));
 });
 
 Deno.test("forbiddenAddress: link-local and metadata, also embedded in IPv6", () => {

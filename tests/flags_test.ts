@@ -152,7 +152,11 @@ Deno.test("flags: every level, table", async (t) => {
       assert.ok(!a.some((x) => x.includes("unstable") || x.startsWith("--location")));
       assert.equal(a.at(-1), paths.bootstrap);
       if (c.level !== "unrestricted") {
-        assert.deepEqual(value(a, "deny-net"), [`unix:${paths.mainSocket}`]);
+        assert.deepEqual(value(a, "deny-net"), [
+          `unix:${paths.mainSocket}`,
+          "169.254.169.254",
+          "[fd00:ec2::254]",
+        ]);
         assert.deepEqual(value(a, "allow-env"), ["AGENTOS_*"]);
         // No grant may lie inside a deny (Deno does not reliably let it win).
         for (const kind of ["read", "write"]) {

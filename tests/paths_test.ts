@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { checkPath, isUnder, O, openVerified } from "../sandbox/paths.ts";
+import { checkPath, isUnder, O, openVerified, underAnyOf } from "../sandbox/paths.ts";
 import { defaultPermissions, type Level } from "../sandbox/permissions.ts";
 import type { Identity } from "../kernel/identity.ts";
 import { SyscallError } from "../kernel/errors.ts";
@@ -65,6 +65,18 @@ Deno.test("isUnder compares whole components", () => {
   assert.ok(!isUnder("/a/bc", "/a/b"));
   assert.ok(!isUnder("/a", "/a/b"));
   assert.ok(!isUnder("relative", "/"));
+});
+
+Deno.test("underAnyOf agrees with isUnder on every pair", () => {
+  const paths = ["/", "/a", "/a/", "/a/b", "/a//b/c", "/a/bc", "/ab", "/a/b/c/d", "rel", "/x/./y"];
+  for (const root of paths) {
+    for (const path of paths) {
+      assert.equal(underAnyOf([root])(path), isUnder(path, root), `${path} under ${root}`);
+    }
+  }
+  const many = underAnyOf(["/b", "/a/b", "rel"]);
+  assert.ok(many("/a/b/x") && many("/b") && !many("/a") && !many("/a/bc") && !many("rel"));
+  assert.ok(!underAnyOf([])("/a"));
 });
 
 Deno.test("checkPath", async (t) => {

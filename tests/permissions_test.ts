@@ -7,8 +7,6 @@ import {
   applyPatch,
   boundViolations,
   defaultPermissions,
-  domainAllowed,
-  domainCovers,
   type Level,
   LEVELS,
   meetPermissions,
@@ -17,6 +15,7 @@ import {
   usageCounterChanges,
   withinBounds,
 } from "../sandbox/permissions.ts";
+import { hostAllowed, patternCovers } from "../sandbox/domains.ts";
 
 const WS = "/state/workspaces/me";
 const BLOCKED = ["/home/u/.ssh", "/state/kernel"];
@@ -108,14 +107,18 @@ Deno.test("withinBounds: network domains with wildcards", () => {
 });
 
 Deno.test("domain patterns", () => {
-  assert.ok(domainCovers("*", "anything.io"));
-  assert.ok(domainCovers("*.example.com", "example.com"));
-  assert.ok(domainCovers("*.example.com", "x.y.example.com"));
-  assert.ok(!domainCovers("*.example.com", "example.com.evil.io"));
-  assert.ok(!domainCovers("*.example.com", "notexample.com"));
-  assert.ok(!domainCovers("example.com", "a.example.com"));
-  assert.ok(domainAllowed(["*.example.com"], "WWW.EXAMPLE.COM"));
-  assert.ok(!domainAllowed([], "example.com"));
+  assert.ok(patternCovers("*", "anything.io"));
+  assert.ok(patternCovers("*", "*"));
+  assert.ok(!patternCovers("*.example.com", "*"));
+  assert.ok(patternCovers("*.example.com", "*.a.example.com"));
+  assert.ok(!patternCovers("example.com", "*.example.com"));
+  assert.ok(patternCovers("*.example.com", "example.com"));
+  assert.ok(patternCovers("*.example.com", "x.y.example.com"));
+  assert.ok(!patternCovers("*.example.com", "example.com.evil.io"));
+  assert.ok(!patternCovers("*.example.com", "notexample.com"));
+  assert.ok(!patternCovers("example.com", "a.example.com"));
+  assert.ok(hostAllowed("WWW.EXAMPLE.COM", ["*.example.com"]));
+  assert.ok(!hostAllowed("example.com", []));
 });
 
 Deno.test("withinBounds: llm limits (null is unlimited) and max_exec_time_ms", () => {
@@ -153,6 +156,8 @@ Deno.test("patch schema refuses relative paths, bad domains, unknown fields", ()
   for (
     const bad of [
       { filesystem: { read: ["relative"] } },
+      { filesystem: { read: ["/ws/missing/../etc"] } },
+      { filesystem: { write: ["/ws/.."] } },
       { network: ["exa mple.com"] },
       { network: ["http://x.com"] },
       { exec: ["rm -rf"] },

@@ -12,7 +12,7 @@ import { allSyscalls } from "../syscalls/mod.ts";
 import { buildDispatchTable } from "../syscalls/registry.ts";
 import { HEADER_LEN, Op } from "../kernel/protocol.ts";
 import type { Identity } from "../kernel/identity.ts";
-import { type Level, LEVELS, withinBounds } from "../sandbox/permissions.ts";
+import { type Level, LEVELS, withinBounds, withOwnWorkspace } from "../sandbox/permissions.ts";
 import type { AgentOSClient } from "../sdk/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -442,8 +442,17 @@ Deno.test("SET_PERMS / GET_PERMS descendant rules", async (t) => {
       assert.equal(child.permissions.level, "readonly");
       assert.equal(child.permissions.can_write, false);
       assert.equal(grandchild.permissions.level, "readonly");
-      assert.ok(withinBounds(child.permissions, parent.permissions));
-      assert.ok(withinBounds(grandchild.permissions, child.permissions));
+      // Within the parent's record, plus each child's own workspace (its own to keep).
+      assert.ok(
+        withinBounds(child.permissions, withOwnWorkspace(parent.permissions, child.workspace)),
+      );
+      assert.ok(
+        withinBounds(
+          grandchild.permissions,
+          withOwnWorkspace(child.permissions, grandchild.workspace),
+        ),
+      );
+      assert.ok(!child.permissions.filesystem.write.some((w) => w !== child.workspace));
       assert.equal(stranger.permissions.level, "standard", "others are untouched");
     });
     await t.step("GET_PERMS: own, ancestors and unrestricted only", async () => {
