@@ -13,7 +13,7 @@ import {
   SYSTEM_DIRS,
   SYSTEM_ETC,
 } from "../sandbox/agent_bwrap.ts";
-import { ambientSecretPaths } from "../sandbox/bwrap.ts";
+import { ambientSecretPaths, isLoaderVariable } from "../sandbox/bwrap.ts";
 import { checkPath, O, openVerified } from "../sandbox/paths.ts";
 import {
   type Level,
@@ -148,7 +148,8 @@ const TERMINAL: ReadonlySet<AgentState> = new Set(["exited", "failed", "killed"]
  * way around its network allowlist (to any host the proxy address names).
  */
 export function reservedEnvName(name: string): boolean {
-  return /^(AGENTOS_|DENO_|LD_|DYLD_|NODE_|GLIBC_|MALLOC_|SSL_|RUST_|V8_)/i.test(name) ||
+  return isLoaderVariable(name.toUpperCase()) ||
+    /^(AGENTOS_|DENO_|LD_|DYLD_|NODE_|GLIBC_|MALLOC_|SSL_|RUST_|V8_)/i.test(name) ||
     [
       "PATH",
       "HOME",
