@@ -6,13 +6,13 @@ import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
   type Command,
-  CommandError,
   connectClient,
-  output,
   parseFlags,
+  printResult,
   UsageError,
 } from "./command.ts";
 import { type Level, LEVELS, type Permissions } from "../sandbox/permissions.ts";
+import type { RequestFor } from "../sdk/mod.ts";
 
 /** Render a permission record for people. */
 export function formatPermissions(agentId: number, p: Permissions): string {
@@ -66,10 +66,6 @@ Exit code 1 if the kernel refuses.`,
       level: { type: "string" },
       permissions: { type: "string" },
     }, false);
-    if (values.help) {
-      console.log(this.help);
-      return 0;
-    }
     let agentId: number | undefined;
     if (values.agent !== undefined) {
       if (
@@ -86,7 +82,8 @@ Exit code 1 if the kernel refuses.`,
     if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {
       throw new UsageError(`--level must be one of ${LEVELS.join(", ")}`);
     }
-    let permissions: Record<string, unknown> | undefined;
+    // The kernel validates the fields (its errors name them); here it only has to be an object.
+    let permissions: RequestFor<"SET_PERMS">["permissions"];
     if (values.permissions !== undefined) {
       try {
         permissions = JSON.parse(values.permissions);
@@ -99,26 +96,24 @@ Exit code 1 if the kernel refuses.`,
     }
     await using client = await connectClient(values.socket);
     if (level === undefined && permissions === undefined) {
-      const r = await client.getPermissions(agentId);
-      if (r.success === false) throw new CommandError(values.json ? JSON.stringify(r) : r.error);
-      output(r, values.json, () => formatPermissions(r.agent_id, r.permissions));
-      return 0;
+      return printResult(
+        await client.getPermissions(agentId),
+        values.json,
+        (r) => formatPermissions(r.agent_id, r.permissions),
+      );
     }
     const r = await client.setPermissions({
       agentId,
       level: level as Level | undefined,
-      // The kernel validates the fields; errors name them.
-      permissions: permissions as never,
+      permissions,
     });
-    if (r.success === false) throw new CommandError(values.json ? JSON.stringify(r) : r.error);
-    output(
+    return printResult(
       r,
       values.json,
-      () =>
+      (r) =>
         `${
           formatPermissions(r.agent_id, r.permissions)
         }\nenforcement:      ${r.enforcement}\n${r.note}`,
     );
-    return 0;
   },
 };
