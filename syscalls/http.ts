@@ -21,6 +21,14 @@ import { base64ToBytes, bytesToBase64, decodeUtf8, fitJsonString, readCapped } f
 export const DEFAULT_HTTP_TIMEOUT_S = 30;
 /** Most redirects followed. */
 export const MAX_REDIRECTS = 10;
+/** The only caller headers kept when a redirect leaves the origin. */
+const CROSS_ORIGIN_HEADERS: ReadonlySet<string> = new Set([
+  "accept",
+  "accept-language",
+  "user-agent",
+  "content-type",
+  "content-language",
+]);
 /** Response headers kept: at most this many bytes of names and values together. */
 const MAX_HEADER_BYTES = 64 * 1024;
 
@@ -194,10 +202,11 @@ export async function httpRequest(
           headers.delete("content-length");
         }
         if (next.origin !== url.origin) {
-          // Credentials meant for one origin never travel to another.
-          headers.delete("authorization");
-          headers.delete("cookie");
-          headers.delete("proxy-authorization");
+          // Headers meant for one origin never travel to another: credentials may hide in any
+          // of them (`x-api-key`, custom tokens), so only content-negotiation headers follow.
+          for (const name of [...headers.keys()]) {
+            if (!CROSS_ORIGIN_HEADERS.has(name)) headers.delete(name);
+          }
         }
         url = next;
         continue;

@@ -30,6 +30,7 @@ function serve(): { server: Deno.HttpServer<Deno.NetAddr>; base: string; port: n
             body: await req.text(),
             auth: req.headers.get("authorization"),
             custom: req.headers.get("x-custom"),
+            accept: req.headers.get("accept"),
           });
         case "/big": {
           const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
@@ -140,7 +141,8 @@ Deno.test("HTTP: the allowlist decides, on the first request and on every redire
       );
       assert.ok(isKernelError(scheme) && scheme.code === "PERMISSION_DENIED");
     });
-    // Wildcard allowlist: the same cross-host redirect is followed, without the credentials.
+    // Wildcard allowlist: the same cross-host redirect is followed, without the credentials
+    // or any other caller header but content negotiation.
     await withKernel(["--client-level", "standard"], async (k) => {
       const c = await k.client();
       const r = await c.http(
@@ -148,12 +150,18 @@ Deno.test("HTTP: the allowlist decides, on the first request and on every redire
         {
           method: "POST",
           body: "payload",
-          headers: { authorization: "Bearer t", "x-custom": "c" },
+          headers: { authorization: "Bearer t", "x-custom": "c", accept: "text/plain" },
         },
       );
       assert.ok(!isKernelError(r), JSON.stringify(r));
       const echoed = JSON.parse(r.body);
-      assert.deepEqual(echoed, { method: "POST", body: "payload", auth: null, custom: "c" });
+      assert.deepEqual(echoed, {
+        method: "POST",
+        body: "payload",
+        auth: null,
+        custom: null,
+        accept: "text/plain",
+      });
       const loop = await c.http(`${base}/loop`);
       assert.ok(isKernelError(loop) && loop.code === "ERROR" && /redirects/.test(loop.error));
     });
@@ -228,6 +236,7 @@ Deno.test("HTTP: bodies — huge capped, binary as base64, methods, timeout, bad
         body: "raw body",
         auth: null,
         custom: null,
+        accept: "*/*",
       });
       const see = await c.http(
         `${base}/redirect?status=303&to=/echo`,
