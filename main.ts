@@ -14,16 +14,16 @@ import {
 import { kernelCommand } from "./cli/kernel.ts";
 import { callCommand, statusCommand, stopCommand } from "./cli/call.ts";
 
-// imports: issue 3 (permissions and host syscalls)
+// Permissions and host syscalls
 import { permsCommand } from "./cli/perms.ts";
 
-// imports: issue 4 (agents)
+// Agents
 import { killCommand, listCommand, logsCommand, runCommand, spawnCommand } from "./cli/agents.ts";
 
-// imports: issue 5 (messaging)
+// Messaging
 import { recvCommand, sendCommand } from "./cli/ipc.ts";
 
-// imports: issue 6 (think)
+// THINK
 import { thinkCommand } from "./cli/think.ts";
 import { VERSION } from "./kernel/kernel.ts";
 
@@ -33,18 +33,18 @@ export const commands: readonly Command[] = [
   statusCommand,
   stopCommand,
   callCommand,
-  // commands: issue 3 (permissions and host syscalls)
+  // Permissions and host syscalls
   permsCommand,
-  // commands: issue 4 (agents)
+  // Agents
   spawnCommand,
   listCommand,
   killCommand,
   logsCommand,
   runCommand,
-  // commands: issue 5 (messaging)
+  // Messaging
   sendCommand,
   recvCommand,
-  // commands: issue 6 (think)
+  // THINK
   thinkCommand,
 ];
 

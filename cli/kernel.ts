@@ -9,7 +9,7 @@ import { allSyscalls } from "../syscalls/mod.ts";
 import { type Level, LEVELS } from "../sandbox/permissions.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../kernel/log.ts";
 import { defaultSocketPath, defaultStateDir } from "../kernel/config.ts";
-// imports: issue 6 (think)
+// THINK
 import { DEFAULT_MODEL } from "../kernel/config.ts";
 import { thinkConfigFromFlags } from "./think_flags.ts";
 
@@ -81,16 +81,16 @@ export const kernelCommand: Command = {
       "log-level": { type: "string" },
       "frame-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
-      // flags: issue 3 (permissions and host syscalls)
+      // Permissions and host syscalls
       "client-network": { type: "string" },
-      // flags: issue 4 (agents)
+      // Agents
       deno: { type: "string" },
       "agent-log-max": { type: "string" },
-      // flags: issue 5 (messaging)
+      // Messaging
       "mailbox-max-messages": { type: "string" },
       "mailbox-max-bytes": { type: "string" },
       "mailbox-max-total-bytes": { type: "string" },
-      // flags: issue 6 (think)
+      // THINK
       model: { type: "string" },
       "llm-concurrency": { type: "string" },
       "llm-queue-timeout": { type: "string" },
@@ -121,14 +121,14 @@ export const kernelCommand: Command = {
       logFormat: logFormat as LogFormat,
       logLevel: logLevel as LogLevel,
       frameTimeoutMs: frameTimeout,
-      // config from flags: issue 3 (permissions and host syscalls)
+      // Permissions and host syscalls
       clientNetwork: parseDomainList(values["client-network"]),
-      // config from flags: issue 4 (agents)
+      // Agents
       agentDeno: values.deno,
       agentLogMaxBytes: parseLogMax(values["agent-log-max"]),
-      // config from flags: issue 5 (messaging)
+      // Messaging
       ...mailboxFlags(values),
-      // config from flags: issue 6 (think)
+      // THINK
       ...thinkConfigFromFlags(values),
     }, allSyscalls);
     // Signals are caught from the first instant: one that arrives while the kernel is still

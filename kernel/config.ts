@@ -23,11 +23,11 @@ export interface KernelConfig {
   /** Most simultaneous connections across all sockets. */
   maxConnections: number;
 
-  // config: issue 3 (permissions and host syscalls)
+  // Permissions and host syscalls
   /** Domains granted to main-socket clients (`--client-network`); undefined: the level's default. */
   clientNetwork?: string[];
 
-  // config: issue 4 (agents)
+  // Agents
   /** Deno executable for agents (`--deno`); else AGENTOS_DENO, deno on PATH, Deno.execPath(). */
   agentDeno?: string;
   /** Time between SIGTERM and SIGKILL when an agent is killed. */
@@ -35,7 +35,7 @@ export interface KernelConfig {
   /** Size at which an agent's log file is rotated to `.1`. */
   agentLogMaxBytes: number;
 
-  // config: issue 5 (messaging)
+  // Messaging
   /** Most messages waiting in one identity's mailbox (SEND beyond it: QUOTA_EXCEEDED). */
   mailboxMaxMessages: number;
   /** Most message bytes (serialized JSON) waiting in one identity's mailbox. */
@@ -43,7 +43,7 @@ export interface KernelConfig {
   /** Most memory held by waiting messages in all mailboxes together (see Mailboxes). */
   mailboxMaxTotalBytes: number;
 
-  // config: issue 6 (think)
+  // THINK
   /** Default THINK model: `--model`, else `AGENTOS_MODEL`, else {@link DEFAULT_MODEL}. */
   llmModel: string;
   /** Most THINK calls in flight at once, kernel-wide. */
@@ -87,17 +87,17 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
     logFormat: partial.logFormat ?? "text",
     frameTimeoutMs: partial.frameTimeoutMs ?? 10_000,
     maxConnections: partial.maxConnections ?? 4096,
-    // defaults: issue 3 (permissions and host syscalls)
+    // Permissions and host syscalls
     clientNetwork: partial.clientNetwork,
-    // defaults: issue 4 (agents)
+    // Agents
     agentDeno: partial.agentDeno,
     agentKillGraceMs: partial.agentKillGraceMs ?? 2000,
     agentLogMaxBytes: partial.agentLogMaxBytes ?? 10 * 1024 * 1024,
-    // defaults: issue 5 (messaging)
+    // Messaging
     mailboxMaxMessages: partial.mailboxMaxMessages ?? 10_000,
     mailboxMaxBytes: partial.mailboxMaxBytes ?? 64 * 1024 * 1024,
     mailboxMaxTotalBytes: partial.mailboxMaxTotalBytes ?? defaultMailboxTotalBytes(),
-    // defaults: issue 6 (think)
+    // THINK
     llmModel: partial.llmModel ?? (Deno.env.get("AGENTOS_MODEL") || DEFAULT_MODEL),
     llmConcurrency: partial.llmConcurrency ?? 4,
     llmQueueTimeoutMs: partial.llmQueueTimeoutMs ?? 120_000,
@@ -111,6 +111,5 @@ export function resolveConfig(partial: Partial<KernelConfig> = {}): KernelConfig
   };
 }
 
-// issue 6 (think)
 /** The THINK model used when neither `--model` nor `AGENTOS_MODEL` names one. */
 export const DEFAULT_MODEL = "claude-sonnet-5-5";

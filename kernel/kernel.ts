@@ -14,17 +14,17 @@ import { Server } from "./server.ts";
 import { probeSocket } from "./probe.ts";
 import type { Syscall } from "../syscalls/registry.ts";
 
-// imports: issue 3 (permissions and host syscalls)
+// Permissions and host syscalls
 import { logExecConfinement } from "../sandbox/bwrap.ts";
 import { releaseClientWorkspace } from "../syscalls/fs.ts";
 
-// imports: issue 4 (agents)
+// Agents
 import { AgentSupervisor } from "./agents.ts";
 
-// imports: issue 5 (messaging)
+// Messaging
 import { Mailboxes } from "./mailbox.ts";
 
-// imports: issue 6 (think)
+// THINK
 import { LlmService, MAX_QUEUED_PER_IDENTITY, takeApiKeyFromEnv } from "./llm.ts";
 import { DEFAULT_RETRY_POLICY } from "./llm_retry.ts";
 
@@ -52,17 +52,15 @@ export class Kernel {
   readonly startedAt = Date.now();
   readonly version = VERSION;
 
-  // services: issue 3 (permissions and host syscalls)
-
-  // services: issue 4 (agents)
+  // Agents
   /** The agent supervisor (SPAWN, KILL, LIST). */
   readonly agents: AgentSupervisor;
 
-  // services: issue 5 (messaging)
+  // Messaging
   /** Every identity's bounded message queue (SEND, RECV, BROADCAST). */
   readonly mailboxes: Mailboxes;
 
-  // services: issue 6 (think)
+  // THINK
   /** THINK: the API key, the fair scheduler and quotas. */
   readonly llm: LlmService;
   #shutdownHooks: (() => void | Promise<void>)[] = [];
@@ -80,13 +78,13 @@ export class Kernel {
     this.server = new Server(this, syscalls);
     this.stopped = new Promise((resolve) => this.#stopped = resolve);
 
-    // construct services: issue 3 (permissions and host syscalls)
+    // Permissions and host syscalls
     this.onRelease((id) => releaseClientWorkspace(this, id));
 
-    // construct services: issue 4 (agents)
+    // Agents
     this.agents = new AgentSupervisor(this);
 
-    // construct services: issue 5 (messaging)
+    // Messaging
     this.mailboxes = new Mailboxes({
       maxMessages: this.config.mailboxMaxMessages,
       maxBytes: this.config.mailboxMaxBytes,
@@ -94,7 +92,7 @@ export class Kernel {
     }, (id) => this.identities.get(id) !== undefined);
     this.onRelease((id) => this.mailboxes.drop(id));
 
-    // construct services: issue 6 (think)
+    // THINK
     this.llm = new LlmService(this, {
       model: this.config.llmModel,
       concurrency: this.config.llmConcurrency,
@@ -172,15 +170,13 @@ export class Kernel {
   async start(): Promise<void> {
     await ensureLayout(this.layout);
     await this.#claimSocket();
-    // start services: issue 3 (permissions and host syscalls)
+    // Permissions and host syscalls
     await logExecConfinement(this.log);
 
-    // start services: issue 4 (agents)
+    // Agents
     await this.agents.start();
 
-    // start services: issue 5 (messaging)
-
-    // start services: issue 6 (think)
+    // THINK
     this.llm.start();
 
     // Services are ready before the first connection is accepted.

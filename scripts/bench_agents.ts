@@ -1,5 +1,5 @@
 /**
- * Agent benchmarks (issue 4): spawn-to-first-syscall latency, and 100 agents spawned at once
+ * Agent benchmarks: spawn-to-first-syscall latency, and 100 agents spawned at once
  * (wall time until all have made their first syscall, kernel RSS, median agent RSS).
  *
  * `benchAgents()` is wired into `scripts/bench.ts`; run alone with

@@ -1,5 +1,5 @@
 /**
- * Messaging benchmark (issue 5): one-way messages/s between two connections with blocking
+ * Messaging benchmark: one-way messages/s between two connections with blocking
  * receive, and ping-pong round trip p50/p99. `scripts/bench.ts` calls {@link benchIpc};
  * run alone with `deno run -A scripts/bench_ipc.ts [--socket PATH]` (without `--socket` it
  * starts a private kernel) to print the JSON.

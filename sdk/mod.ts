@@ -241,7 +241,7 @@ export class AgentOSClient {
     return r;
   }
 
-  // methods: issue 3 (permissions and host syscalls)
+  // Permissions and host syscalls
   /**
    * EXEC: run `sh -c command` confined as the caller's level allows (bubblewrap for standard
    * and sandboxed). Resolves with `{success, stdout, stderr, exit_code, timed_out, truncated}`;
@@ -391,8 +391,6 @@ export class AgentOSClient {
     return this.request("SET_PERMS", agentId === undefined ? rest : { ...rest, agent_id: agentId });
   }
 
-  // methods: issue 4 (agents)
-
   /**
    * SPAWN: start an agent. `script` is a `.ts`/`.js` path or inline TypeScript; the agent
    * imports this SDK as `"agentos"`. Without `level`, `sandboxed` (default true) picks
@@ -435,8 +433,6 @@ export class AgentOSClient {
   listAgents(): Promise<Result<ResponseFor<"LIST">>> {
     return this.request("LIST", {});
   }
-
-  // methods: issue 5 (messaging)
 
   /**
    * REGISTER: take the unique name `name` (1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter
@@ -546,7 +542,7 @@ export class AgentOSClient {
     }
   }
 
-  // methods: issue 6 (think)
+  // THINK
   /**
    * THINK: ask the kernel's Claude model. The kernel holds the API key, applies this caller's
    * quotas and queues the call fairly among all callers.

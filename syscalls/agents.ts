@@ -1,5 +1,5 @@
 /**
- * Agent management syscalls: SPAWN, KILL, LIST (issue 4).
+ * Agent management syscalls: SPAWN, KILL, LIST.
  * @module
  */
 import { z } from "zod";

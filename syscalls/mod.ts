@@ -6,19 +6,19 @@
 import type { Syscall } from "./registry.ts";
 import { exit, kernelStatus, noop, shutdown } from "./core.ts";
 
-// imports: issue 3 (permissions and host syscalls)
+// Permissions and host syscalls
 import { getPerms, setPerms } from "./perms.ts";
 import { read, write } from "./fs.ts";
 import { exec } from "./exec.ts";
 import { http } from "./http.ts";
 
-// imports: issue 4 (agents)
+// Agents
 import { kill, list, spawn } from "./agents.ts";
 
-// imports: issue 5 (messaging)
+// Messaging
 import { broadcast, recv, register, send } from "./ipc.ts";
 
-// imports: issue 6 (think)
+// THINK
 import { think } from "./think.ts";
 
 /** The registry, keyed by op name (types for the SDK come from this object). */
@@ -27,23 +27,23 @@ export const syscalls = {
   EXIT: exit,
   KERNEL_STATUS: kernelStatus,
   SHUTDOWN: shutdown,
-  // syscalls: issue 3 (permissions and host syscalls)
+  // Permissions and host syscalls
   GET_PERMS: getPerms,
   SET_PERMS: setPerms,
   READ: read,
   WRITE: write,
   EXEC: exec,
   HTTP: http,
-  // syscalls: issue 4 (agents)
+  // Agents
   SPAWN: spawn,
   KILL: kill,
   LIST: list,
-  // syscalls: issue 5 (messaging)
+  // Messaging
   SEND: send,
   RECV: recv,
   BROADCAST: broadcast,
   REGISTER: register,
-  // syscalls: issue 6 (think)
+  // THINK
   THINK: think,
 } as const;
 
