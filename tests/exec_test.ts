@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { startKernel, type TestKernel, withKernel as withKernelOf } from "./helpers/kernel.ts";
 import { isKernelError } from "../sdk/mod.ts";
 import { bwrapStatus } from "../sandbox/bwrap.ts";
 import { MAX_PAYLOAD } from "../kernel/protocol.ts";
@@ -22,15 +22,10 @@ async function withKernel(
   fn: (k: TestKernel) => Promise<void>,
   options: { env?: Record<string, string>; args?: string[] } = {},
 ): Promise<void> {
-  const k = await startKernel({
-    args: ["--client-level", level, ...(options.args ?? [])],
-    env: options.env,
-  });
-  try {
-    await fn(k);
-  } finally {
-    await k.stop();
-  }
+  await withKernelOf(
+    { args: ["--client-level", level, ...(options.args ?? [])], env: options.env },
+    fn,
+  );
 }
 
 /** Live (non-zombie) processes whose command line contains `marker`. */

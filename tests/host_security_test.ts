@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { runCli, startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { runCli, startKernel, withKernel } from "./helpers/kernel.ts";
 import { type AgentOSClient, isKernelError } from "../sdk/mod.ts";
 import { bwrapStatus } from "../sandbox/bwrap.ts";
 
@@ -15,18 +15,6 @@ if (!hasBwrap) {
   console.warn(
     `host_security_test: bubblewrap tests skipped: bubblewrap is not usable here (${bwrap.reason})`,
   );
-}
-
-async function withKernel(
-  args: string[],
-  fn: (k: TestKernel) => Promise<void>,
-): Promise<void> {
-  const k = await startKernel({ args });
-  try {
-    await fn(k);
-  } finally {
-    await k.stop();
-  }
 }
 
 /** The client's workspace (created by a probe write). */

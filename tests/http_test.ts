@@ -4,7 +4,7 @@
  * binary bodies and timeouts.
  */
 import assert from "node:assert/strict";
-import { startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { withKernel } from "./helpers/kernel.ts";
 import { isKernelError } from "../sdk/mod.ts";
 import { MAX_PAYLOAD } from "../kernel/protocol.ts";
 
@@ -63,15 +63,6 @@ function serve(): { server: Deno.HttpServer<Deno.NetAddr>; base: string; port: n
   );
   const port = server.addr.port;
   return { server, base: `http://127.0.0.1:${port}`, port };
-}
-
-async function withKernel(args: string[], fn: (k: TestKernel) => Promise<void>): Promise<void> {
-  const k = await startKernel({ args });
-  try {
-    await fn(k);
-  } finally {
-    await k.stop();
-  }
 }
 
 Deno.test("HTTP: every level, allowed and refused", async () => {

@@ -2,7 +2,7 @@
  * Messaging (issue 5): REGISTER, SEND, RECV, BROADCAST against a real kernel over real sockets.
  */
 import assert from "node:assert/strict";
-import { startKernel, type TestKernel } from "./helpers/kernel.ts";
+import { type TestKernel, withKernel } from "./helpers/kernel.ts";
 import {
   type AgentOSClient,
   isKernelError,
@@ -23,18 +23,6 @@ function fails(r: unknown, code: string): string {
   assert.ok(isKernelError(r), `expected ${code}, got ${JSON.stringify(r).slice(0, 300)}`);
   assert.equal(r.code, code, r.error);
   return r.error;
-}
-
-async function withKernel(
-  args: string[],
-  fn: (k: TestKernel) => Promise<void>,
-): Promise<void> {
-  const k = await startKernel({ args });
-  try {
-    await fn(k);
-  } finally {
-    await k.stop();
-  }
 }
 
 /** A client holding `name`. */

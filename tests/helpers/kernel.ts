@@ -116,3 +116,19 @@ export async function runCli(
   const d = new TextDecoder();
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
+
+/**
+ * Run `fn` with a kernel started with `options` (a flag list is shorthand for `{ args }`), and
+ * stop the kernel afterwards whatever happens.
+ */
+export async function withKernel(
+  options: StartOptions | string[],
+  fn: (k: TestKernel) => Promise<void>,
+): Promise<void> {
+  const k = await startKernel(Array.isArray(options) ? { args: options } : options);
+  try {
+    await fn(k);
+  } finally {
+    await k.stop();
+  }
+}
