@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
+import { fakeHome } from "./helpers/fixtures.ts";
 import { startKernel, type TestKernel } from "./helpers/kernel.ts";
 import { type AgentOSClient, isKernelError } from "../sdk/mod.ts";
 import { MAX_PAYLOAD } from "../kernel/protocol.ts";
@@ -16,13 +17,7 @@ interface Env {
 }
 
 async function setup(): Promise<Env> {
-  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosfs" }));
-  const home = join(tmp, "home");
-  await Deno.mkdir(join(home, ".ssh"), { recursive: true });
-  await Deno.writeTextFile(join(home, ".ssh", "id_rsa"), "FAKE SECRET KEY");
-  const outside = join(tmp, "outside");
-  await Deno.mkdir(outside);
-  await Deno.writeTextFile(join(outside, "public.txt"), "public");
+  const { tmp, home, outside } = await fakeHome("aosfs");
   const k = await startKernel({ env: { HOME: home } });
   return { k, tmp, home, outside };
 }

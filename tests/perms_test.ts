@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fakeHome } from "./helpers/fixtures.ts";
 import { runCli, startKernel } from "./helpers/kernel.ts";
 import { Kernel } from "../kernel/kernel.ts";
 import { dispatch } from "../kernel/dispatch.ts";
@@ -96,13 +97,7 @@ function outcome(r: { success: boolean; code?: string; error?: string }, what: s
 }
 
 Deno.test("level matrix: READ, WRITE, SET_PERMS, GET_PERMS per level (real kernel)", async (t) => {
-  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "aosperm" }));
-  const home = join(tmp, "home");
-  await Deno.mkdir(join(home, ".ssh"), { recursive: true });
-  await Deno.writeTextFile(join(home, ".ssh", "id_rsa"), "FAKE SECRET KEY");
-  const outside = join(tmp, "outside");
-  await Deno.mkdir(outside);
-  await Deno.writeTextFile(join(outside, "public.txt"), "public");
+  const { tmp, home, outside } = await fakeHome("aosperm");
   const k = await startKernel({ env: { HOME: home } });
   try {
     const other = await k.client();
