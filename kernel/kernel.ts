@@ -51,18 +51,13 @@ export class Kernel {
   readonly server: Server;
   readonly startedAt = Date.now();
   readonly version = VERSION;
-
-  // Agents
   /** The agent supervisor (SPAWN, KILL, LIST). */
   readonly agents: AgentSupervisor;
-
-  // Messaging
   /** Every identity's bounded message queue (SEND, RECV, BROADCAST). */
   readonly mailboxes: Mailboxes;
-
-  // THINK
   /** THINK: the API key, the fair scheduler and quotas. */
   readonly llm: LlmService;
+
   #shutdownHooks: (() => void | Promise<void>)[] = [];
   #releaseHooks: ((id: number) => void)[] = [];
   #stopping: Promise<void> | null = null;
