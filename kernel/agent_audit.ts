@@ -9,7 +9,7 @@
  * @module
  */
 import { type AuditRecord, parseAuditLine } from "../sandbox/audit.ts";
-import { which } from "./agent_runtime.ts";
+import { which } from "../sandbox/which.ts";
 
 /** The host programs the tap needs. */
 export interface AuditTools {

@@ -4,7 +4,8 @@
  * (`setpriv --pdeathsig`, `/proc`).
  * @module
  */
-import { basename, delimiter, join } from "node:path";
+import { basename, join } from "node:path";
+import { isExecutable, which } from "../sandbox/which.ts";
 
 /** Where the agent runtime comes from, for the start-up log line. */
 export interface AgentDeno {
@@ -17,30 +18,11 @@ export function isCompiled(): boolean {
   return !/^deno(\.exe)?$/.test(basename(Deno.execPath()));
 }
 
-function executable(path: string): boolean {
-  try {
-    const st = Deno.statSync(path);
-    return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** Find `name` on `PATH`. */
-export function which(name: string, path = Deno.env.get("PATH") ?? ""): string | null {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    if (executable(p)) return p;
-  }
-  return null;
-}
-
 /** Resolve the Deno for agents: `--deno`, `AGENTOS_DENO`, `deno` on PATH, `Deno.execPath()`. */
 export function resolveAgentDeno(flag?: string): AgentDeno {
-  if (flag) return { path: executable(flag) ? flag : null, source: "--deno" };
+  if (flag) return { path: isExecutable(flag) ? flag : null, source: "--deno" };
   const env = Deno.env.get("AGENTOS_DENO");
-  if (env) return { path: executable(env) ? env : null, source: "AGENTOS_DENO" };
+  if (env) return { path: isExecutable(env) ? env : null, source: "AGENTOS_DENO" };
   const onPath = which("deno");
   if (onPath) return { path: onPath, source: "PATH" };
   if (!isCompiled()) return { path: Deno.execPath(), source: "Deno.execPath()" };

@@ -10,7 +10,8 @@
  * | readonly, minimal | denied (`can_exec` is false)                                           |
  * @module
  */
-import { delimiter, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
+import { which } from "./which.ts";
 import type { Level, Permissions } from "./permissions.ts";
 import { SyscallError } from "../kernel/errors.ts";
 
@@ -246,22 +247,6 @@ export function ambientSecretPaths(
   return out.filter((p) => isAbsolute(p));
 }
 
-/** Find `name` on PATH (as the kernel sees it); null if absent. */
-export async function which(name: string): Promise<string | null> {
-  const path = Deno.env.get("PATH") || DEFAULT_PATH;
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      const info = await Deno.stat(candidate);
-      if (info.isFile && info.mode !== null && (info.mode & 0o111) !== 0) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /** Result of probing bubblewrap on this host. */
 export type BwrapStatus =
   | { available: true; path: string; version: string }
@@ -278,7 +263,7 @@ export function bwrapStatus(): Promise<BwrapStatus> {
 }
 
 async function probeBwrap(): Promise<BwrapStatus> {
-  const path = await which("bwrap");
+  const path = which("bwrap", Deno.env.get("PATH") || DEFAULT_PATH);
   if (!path) return { available: false, reason: "`bwrap` was not found on PATH" };
   try {
     const out = await new Deno.Command(path, {

@@ -24,8 +24,8 @@ import {
   classifyPaths,
   confinementFor,
   DEFAULT_PATH,
-  which,
 } from "../sandbox/bwrap.ts";
+import { which } from "../sandbox/which.ts";
 import { type KillMode, runProcess } from "../sandbox/run.ts";
 import { checkPath, isCanonicalRoot } from "../sandbox/paths.ts";
 import { defineSyscall, type SyscallContext } from "./registry.ts";
@@ -132,7 +132,7 @@ export function execTimeoutMs(timeoutS: number | undefined, maxExecTimeMs: numbe
   return Math.min(Math.ceil((timeoutS ?? DEFAULT_EXEC_TIMEOUT_S) * 1000), maxExecTimeMs);
 }
 
-let setsidPath: Promise<string | null> | null = null;
+let setsidPath: string | null | undefined;
 
 /** The minimal environment of an EXEC'd command before the caller's `env` is merged on. */
 export function baseEnv(identity: Identity): Record<string, string> {
@@ -249,7 +249,10 @@ export async function execCommand(
     ];
     killMode = "namespace"; // bwrap's PID namespace ends every process when bwrap dies
   } else {
-    const setsid = await (setsidPath ??= which("setsid"));
+    if (setsidPath === undefined) {
+      setsidPath = which("setsid", Deno.env.get("PATH") || DEFAULT_PATH);
+    }
+    const setsid = setsidPath;
     argv = setsid ? [setsid, ...shell] : shell;
     killMode = setsid !== null ? "group" : "tree";
   }

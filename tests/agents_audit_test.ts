@@ -12,7 +12,7 @@ import { Kernel } from "../kernel/kernel.ts";
 import { Logger } from "../kernel/log.ts";
 import { allSyscalls } from "../syscalls/mod.ts";
 import { MAX_BLOCKED_EVENTS_PER_SECOND } from "../kernel/agents.ts";
-import { which } from "../kernel/agent_runtime.ts";
+import { which } from "../sandbox/which.ts";
 import { startFakeAnthropic } from "./helpers/fake_anthropic.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };

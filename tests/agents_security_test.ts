@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startKernel } from "./helpers/kernel.ts";
 import { readLog, spawnOk, waitFor, waitState } from "./helpers/agents.ts";
-import { which } from "../kernel/agent_runtime.ts";
+import { which } from "../sandbox/which.ts";
 
 const hasBwrap = which("bwrap") !== null;
 if (!hasBwrap) console.log("bwrap is not installed: skipping the OS-layer agent tests");
