@@ -592,23 +592,14 @@ export class VerifiedDir {
     mode = 0o666,
     shown = name,
   ): Promise<fsp.FileHandle> {
-    let handle: fsp.FileHandle;
+    const path = this.entry(name);
+    // Reached by path (no /proc): open it the way every checked path is opened, then verified.
+    if (!this.viaProc) return await openVerified(path, flags, mode, shown);
     try {
-      handle = await fsp.open(this.entry(name), flags | O.O_NOFOLLOW, mode);
+      return await fsp.open(path, flags | O.O_NOFOLLOW, mode);
     } catch (err) {
       throw openError(err, shown);
     }
-    if (!this.viaProc) {
-      const expected = `${this.path === "/" ? "" : this.path}/${name}`;
-      if (!(await verifyOpened(handle, expected))) {
-        await handle.close().catch(() => {});
-        throw new SyscallError(
-          "PERMISSION_DENIED",
-          `Permission denied: ${shown} changed between the permission check and the open`,
-        );
-      }
-    }
-    return handle;
   }
 
   /** Create (if missing) and open subdirectory `name`; refused if a non-directory is there. */
