@@ -3,7 +3,7 @@
  * responses back strictly in request order while later requests may already be running.
  * @module
  */
-import { type DecodeError, type Frame, FrameDecoder } from "./frame.ts";
+import { concatBytes, type DecodeError, type Frame, FrameDecoder } from "./frame.ts";
 import type { Identity } from "./identity.ts";
 
 /** A response queued for writing, in request order. */
@@ -139,7 +139,7 @@ export class Connection {
           }
         }
         this.#compact();
-        await this.#writeAll(parts.length === 1 ? parts[0] : concat(parts, total));
+        await this.#writeAll(parts.length === 1 ? parts[0] : concatBytes(parts, total));
         if (closeAfter) {
           this.close();
           return;
@@ -175,14 +175,4 @@ export class Connection {
       off += await this.conn.write(off === 0 ? data : data.subarray(off));
     }
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

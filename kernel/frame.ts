@@ -29,6 +29,20 @@ export function encodeFrame(op: number, agentId: number, payload: Uint8Array): U
   return out;
 }
 
+/** Join `parts` into one buffer of `total` bytes (their summed length unless given). */
+export function concatBytes(
+  parts: readonly Uint8Array[],
+  total = parts.reduce((n, p) => n + p.length, 0),
+): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Write a header into `buf` at `offset`. */
 export function writeHeader(
   buf: Uint8Array,

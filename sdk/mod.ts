@@ -18,6 +18,7 @@
  * dependencies (it only imports types from the kernel), so it loads inside any sandboxed agent.
  * @module
  */
+import { concatBytes } from "../kernel/frame.ts";
 import { ErrorCode, type ErrorCodeName, Op, type OpName } from "../kernel/protocol.ts";
 import type { Syscalls } from "../syscalls/mod.ts";
 import type { JsonSyscall, RequestOf, ResponseOf } from "../syscalls/registry.ts";
@@ -323,13 +324,7 @@ export class AgentOSClient {
       }
       if (!r.truncated || r.length === 0) break;
     }
-    const out = new Uint8Array(offset);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts, offset);
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeFrame, type Frame, FrameDecoder, readHeader } from "../kernel/frame.ts";
+import { concatBytes, encodeFrame, type Frame, FrameDecoder, readHeader } from "../kernel/frame.ts";
 import { HEADER_LEN, MAGIC, MAX_PAYLOAD } from "../kernel/protocol.ts";
 
 function collect(maxPayload?: number) {
@@ -40,12 +40,7 @@ Deno.test("decoder: a thousand frames in one chunk, and random chunking", () => 
   for (let i = 0; i < 1000; i++) {
     parts.push(encodeFrame(0, 0, new TextEncoder().encode(`frame-${i}`)));
   }
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    all.set(p, off);
-    off += p.length;
-  }
+  const all = concatBytes(parts);
   const one = collect();
   one.d.push(all);
   assert.equal(one.frames.length, 1000);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeFrame } from "../kernel/frame.ts";
+import { concatBytes, encodeFrame } from "../kernel/frame.ts";
 import { HEADER_LEN, MAGIC, MAX_PAYLOAD, Op } from "../kernel/protocol.ts";
 import { json, RawConn } from "./helpers/raw.ts";
 import { runCli, startKernel } from "./helpers/kernel.ts";
@@ -52,9 +52,7 @@ Deno.test("wire protocol against a real kernel", async (t) => {
         { length: 1000 },
         (_, i) => encodeFrame(Op.NOOP, 0, te.encode(`n${i}`)),
       );
-      const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      parts.reduce((off, p) => (all.set(p, off), off + p.length), 0);
-      await c.write(all);
+      await c.write(concatBytes(parts));
       const frames = await c.waitFrames(1000);
       assert.equal(frames.length, 1000);
       frames.forEach((f, i) => assert.equal(td.decode(f.payload), `n${i}`));
